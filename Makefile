@@ -1,0 +1,43 @@
+# Two commands for learners:  `make lab` (set up + launch)  and  `make test` (set up + test).
+# Everything is installed into .venv inside the repo; nothing outside it is touched.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+FIRST_NOTEBOOK := notebooks/00_why_tinyml.ipynb
+# Run as root (containers, CI) or without a display: do not try to open a browser.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,) \
+             $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
+
+.PHONY: setup lab test unit notebooks bench slides clean-artifacts
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (TinyML course)" >/dev/null
+	touch $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) $(FIRST_NOTEBOOK)
+
+unit: setup
+	$(PY) -m pytest tests -q --durations=5
+
+notebooks: setup
+	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10
+
+test: setup
+	TINYML_BLOCK_NETWORK=1 $(PY) -m pytest tests -q --durations=5
+	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10
+
+bench: setup
+	$(PY) -m tinyml_helpers.bench
+
+clean-artifacts:
+	rm -rf artifacts

@@ -1,0 +1,125 @@
+"""Small file utilities shared by every module: atomic writes and checksums.
+
+Nothing half-written is ever left behind: data goes to a temporary file in the target
+folder and is renamed over the target in one step (``os.replace`` is atomic on POSIX and
+Windows when both paths are on the same volume).
+
+Example:
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "hello.txt"
+    >>> _ = atomic_write_text(p, "hi")
+    >>> sha256_file(p)[:8]
+    '8f434346'
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "sha256_file",
+    "verify_sha256",
+    "ChecksumError",
+]
+
+
+class ChecksumError(ValueError):
+    """A file's sha256 does not match the one it was published with."""
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success.
+
+    Use it for writers that want a filename (``torch.save``, ``np.savez``, ``onnx.save``).
+    On error the temporary file is removed and ``target`` is left untouched.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> t = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
+        >>> with atomic_path(t) as tmp:
+        ...     _ = tmp.write_bytes(b"ok")
+        >>> t.read_bytes()
+        b'ok'
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
+                                    dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically and return the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON atomically and return the path."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy / torch scalars and arrays show up in results; store them as plain Python.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} as JSON")
+
+
+def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file, read in chunks so large files are fine."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | os.PathLike, expected: str) -> Path:
+    """Raise :class:`ChecksumError` (saying what to do) unless ``path`` has sha256 ``expected``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a"; _ = p.write_bytes(b"")
+        >>> verify_sha256(p, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").name
+        'a'
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing. Restore it with `git checkout -- {path}` "
+            "or regenerate it with the script named in data/README.md.")
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise ChecksumError(
+            f"{path} is corrupted or out of date: sha256 is {actual}, expected {expected}. "
+            "Restore it with `git checkout -- <file>` or regenerate it with the script "
+            "named in data/README.md.")
+    return path

@@ -1,0 +1,134 @@
+"""Record a notebook's headline figures: show them, and store them as JSON.
+
+Every figure a lesson claims goes through :func:`record`. It prints a readable line in the
+notebook and merges the value into ``artifacts/results/<notebook-stem>.json`` so that
+tests, the benchmark and later notebooks read numbers instead of scraping text.
+
+Conventions: keys are stable and dotted (``student_kd.accuracy``); accuracies are fractions
+in [0, 1]; sizes in bytes; params and MACs are counts; times in seconds.
+
+Example:
+    >>> from tinyml_helpers import results
+    >>> results.record("demo.accuracy", 0.875, unit="fraction", lesson="doctest")
+    0.875
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import numbers
+from pathlib import Path
+from typing import Any
+
+from . import config
+from .files import atomic_write_json
+
+UNITS = {"fraction", "bytes", "count", "seconds", "ratio", "joules", "watts", "hertz",
+         "bytes/second", "instructions", "MACs", "points", None}
+
+
+def results_path(lesson: str | None = None) -> Path:
+    """Where a lesson's results JSON lives."""
+    return config.artifacts_dir("results") / f"{lesson or config.current_lesson()}.json"
+
+
+def load_results(lesson: str) -> dict[str, Any]:
+    """The recorded values of a lesson as ``{key: value}`` (empty if it has not run).
+
+    Example:
+        >>> isinstance(load_results("never_ran"), dict)
+        True
+    """
+    path = results_path(lesson)
+    if not path.exists():
+        return {}
+    return {k: v["value"] for k, v in json.loads(path.read_text()).get("results", {}).items()}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def format_value(value: Any, unit: str | None = None) -> str:
+    """Human-readable text for a value in its unit (``12.5 KiB``, ``87.5 %``, ``3.2 M``).
+
+    Example:
+        >>> format_value(2048, "bytes")
+        '2.0 KiB (2,048 B)'
+        >>> format_value(0.8765, "fraction")
+        '87.65 %'
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return str(value)
+    if unit == "bytes":
+        for scale, name in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+            if abs(value) >= scale:
+                return f"{value / scale:.1f} {name} ({value:,.0f} B)"
+        return f"{value:,.0f} B"
+    if unit == "fraction":
+        return f"{100 * value:.2f} %"
+    if unit == "points":
+        return f"{100 * value:+.2f} points"
+    if unit in ("count", "MACs", "instructions"):
+        suffix = f" {unit}" if unit != "count" else ""
+        for scale, name in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if abs(value) >= scale:
+                return f"{value / scale:.2f} {name}{suffix} ({value:,.0f})"
+        return f"{value:,.0f}{suffix}"
+    if unit == "seconds":
+        if abs(value) < 1e-3:
+            return f"{value * 1e6:.1f} us"
+        if abs(value) < 1:
+            return f"{value * 1e3:.2f} ms"
+        return f"{value:.2f} s"
+    text = f"{value:.4g}" if isinstance(value, float) else f"{value:,}"
+    return f"{text} {unit}" if unit else text
+
+
+def record(key: str, value: Any, unit: str | None = None, *, note: str | None = None,
+           lesson: str | None = None, show: bool = True) -> Any:
+    """Show ``key: value`` and store it in the lesson's results JSON; return ``value``.
+
+    Args:
+        key: stable dotted name, e.g. ``"student_kd.accuracy"``.
+        value: a number, string, bool, or a small list/dict of those.
+        unit: one of ``fraction``, ``bytes``, ``count``, ``seconds``, ``ratio``, ``MACs``,
+            ``instructions``, ``points``, ``joules``, ``watts``, ``hertz``, ``bytes/second``.
+        note: optional short explanation stored beside the value.
+        lesson: results file stem; defaults to the one set by ``start_lesson``.
+        show: print the line (set False for bulk values shown in a table instead).
+
+    Example:
+        >>> record("teacher.params", 1_234_567, unit="count", lesson="doctest", show=False)
+        1234567
+    """
+    if not isinstance(key, str) or not key or key.strip() != key or " " in key:
+        raise ValueError(f"result key must be a non-empty dotted name without spaces, got {key!r}")
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; use one of {sorted(u for u in UNITS if u)}")
+    plain = _plain(value)
+    if isinstance(plain, float) and not math.isfinite(plain):
+        raise ValueError(f"result {key} is {plain}: a non-finite number usually means training diverged")
+    if unit == "fraction" and isinstance(plain, numbers.Real) and not 0.0 <= plain <= 1.0:
+        raise ValueError(f"result {key}={plain} is declared a fraction but lies outside [0, 1]; "
+                         "store accuracies as fractions, not percentages")
+    path = results_path(lesson)
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc.setdefault("lesson", lesson or config.current_lesson())
+    doc["mode"] = config.run_mode()
+    doc["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    entry = {"value": plain, "unit": unit}
+    if note:
+        entry["note"] = note
+    doc.setdefault("results", {})[key] = entry
+    atomic_write_json(path, doc)
+    if show:
+        print(f"{key}: {format_value(plain, unit)}" + (f"  ({note})" if note else ""))
+    return value
