@@ -39,5 +39,8 @@ test: setup
 bench: setup
 	$(PY) -m tinyml_helpers.bench
 
+slides: setup
+	$(PY) -m tinyml_helpers.slides
+
 clean-artifacts:
 	rm -rf artifacts

@@ -1,0 +1,178 @@
+"""Build the workshop deck (``slides/workshop_deck.ipynb``) into one self-contained HTML file.
+
+The deck is itself a slide-tagged notebook, so an instructor can present it live in
+JupyterLab (RISE) or build it with ``make slides`` into
+``artifacts/slides/workshop_deck.html``: nbconvert's reveal exporter with a small offline
+template (``slides/template/offline_reveal``), then reveal.js is inlined so the file opens
+with no network. reveal.js 5 comes from the ``sphinx-revealjs`` wheel, which ships its
+``dist/`` folder; we only read those static files. Formulas are drawn with matplotlib's
+mathtext (no MathJax download), and data-driven slides read the figures that the lesson
+notebooks recorded in ``artifacts/results/``.
+
+Example:
+    $ python -m tinyml_helpers.slides          # same as `make slides`
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import io
+import re
+import sys
+from importlib import resources as _resources
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import config
+from .files import atomic_write_text
+from .results import format_value
+
+DECK_SOURCE = config.REPO_ROOT / "slides" / "workshop_deck.ipynb"
+TEMPLATE_DIR = config.REPO_ROOT / "slides" / "template"
+_LOCAL_PREFIX = "REVEAL_LOCAL"
+
+
+def reveal_dist_root() -> Path:
+    """Folder holding reveal.js's ``dist/`` and ``plugin/`` (from the sphinx-revealjs wheel)."""
+    try:
+        root = Path(str(_resources.files("sphinx_revealjs") / "_static" / "revealjs"))
+    except ModuleNotFoundError as exc:
+        raise RuntimeError("reveal.js is not installed: run `make setup` (it comes from the "
+                           "sphinx-revealjs package in requirements.txt)") from exc
+    if not (root / "dist" / "reveal.js").exists():
+        raise RuntimeError(f"reveal.js not found under {root}; reinstall sphinx-revealjs")
+    return root
+
+
+def inline_reveal(page: str, reveal_root: Path | None = None) -> str:
+    """Replace the deck's references to local reveal.js files by their inlined content.
+
+    Example:
+        >>> "REVEAL_LOCAL" in inline_reveal('<script src="REVEAL_LOCAL/dist/reveal.js"></script>')
+        False
+    """
+    root = reveal_root or reveal_dist_root()
+
+    def css(match: re.Match) -> str:
+        return f"<style>\n{(root / match.group(1)).read_text(encoding='utf-8')}\n</style>"
+
+    def js(match: re.Match) -> str:
+        source = (root / match.group(1)).read_text(encoding="utf-8").replace("</script", "<\\/script")
+        return f"<script>\n{source}\n</script>"
+
+    page = re.sub(rf'<link[^>]*href="{_LOCAL_PREFIX}/([^"]+)"[^>]*>', css, page)
+    page = re.sub(rf'<script[^>]*src="{_LOCAL_PREFIX}/([^"]+)"[^>]*></script>', js, page)
+    if _LOCAL_PREFIX in page:
+        raise RuntimeError("a reveal.js reference was left un-inlined; check the slide template")
+    return page
+
+
+def build_deck(source: Path | str = DECK_SOURCE, out_dir: Path | str | None = None,
+               execute: bool = True, timeout: int = 600) -> Path:
+    """Execute the deck notebook and export it to one self-contained reveal.js HTML file.
+
+    Returns the HTML path (``artifacts/slides/<name>.html`` by default).
+
+    Example:
+        >>> build_deck()  # doctest: +SKIP
+        PosixPath('.../artifacts/slides/workshop_deck.html')
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import SlidesExporter
+
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"no deck at {source}")
+    nb = nbformat.read(source, as_version=4)
+    if execute:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(source.parent)}}).execute()
+    exporter = SlidesExporter(template_name="offline_reveal", extra_template_basedirs=[str(TEMPLATE_DIR)],
+                              reveal_url_prefix=_LOCAL_PREFIX, exclude_input=True, exclude_input_prompt=True,
+                              exclude_output_prompt=True, reveal_scroll=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": source.stem}})
+    page = inline_reveal(body)
+    target = Path(out_dir) if out_dir else config.artifacts_dir("slides")
+    return atomic_write_text(target / f"{source.stem}.html", page)
+
+
+def slide_titles(page: str) -> list[str]:
+    """The h1/h2 titles in a built deck, in order (used by the tests to check every section).
+
+    Example:
+        >>> slide_titles('<h1 id="a">Why TinyML<a class="anchor-link" href="#a">¶</a></h1>')
+        ['Why TinyML']
+    """
+    titles = re.findall(r"<h[12][^>]*>(.*?)</h[12]>", page, flags=re.S)
+    return [html.unescape(re.sub(r"<[^>]+>|¶", "", t)).strip() for t in titles]
+
+
+# --- helpers the deck's (hidden) code cells call -------------------------------------------
+
+def formula(tex: str, fontsize: int = 24) -> Any:
+    """Render a LaTeX-style formula with matplotlib mathtext as an inline SVG (no MathJax).
+
+    Example:
+        >>> svg = formula(r"q_i = \\frac{e^{z_i/T}}{\\sum_j e^{z_j/T}}")
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from IPython.display import SVG
+
+    fig = plt.figure(figsize=(0.01, 0.01))
+    fig.text(0, 0, f"${tex}$", fontsize=fontsize)
+    buffer = io.StringIO()
+    try:
+        fig.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.05, transparent=True)
+    except ValueError as exc:  # mathtext parse error: say which formula
+        raise ValueError(f"cannot render formula {tex!r}: {exc}") from exc
+    finally:
+        plt.close(fig)
+    return SVG(buffer.getvalue())
+
+
+def recorded_table(lesson: str, keys: Iterable[str] | None = None, title: str | None = None) -> Any:
+    """An HTML table of figures a lesson notebook recorded (or a note to run it first).
+
+    Example:
+        >>> recorded_table("00_why_tinyml")  # doctest: +SKIP
+    """
+    import json
+
+    from IPython.display import HTML
+
+    from .results import results_path
+
+    path = results_path(lesson)
+    if not path.exists():
+        return HTML(f"<p><em>Figures appear here once notebook {html.escape(lesson)} has run "
+                    f"(<code>make bench</code> runs them all).</em></p>")
+    entries = json.loads(path.read_text()).get("results", {})
+    wanted = list(keys) if keys is not None else list(entries)
+    rows = []
+    for key in wanted:
+        if key in entries:
+            value, unit = entries[key]["value"], entries[key].get("unit")
+            shown = format_value(value, unit) if isinstance(value, (int, float)) else html.escape(str(value))
+            rows.append(f"<tr><td><code>{html.escape(key)}</code></td><td>{shown}</td></tr>")
+    caption = f"<caption>{html.escape(title)}</caption>" if title else ""
+    mode = json.loads(path.read_text()).get("mode", "?")
+    return HTML(f"<table>{caption}<tr><th>figure</th><th>value ({html.escape(mode)} run)</th></tr>"
+                + "".join(rows) + "</table>")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the workshop deck to self-contained HTML.")
+    parser.add_argument("--source", type=Path, default=DECK_SOURCE)
+    parser.add_argument("--out-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    path = build_deck(args.source, args.out_dir)
+    print(f"deck: {path} ({path.stat().st_size / 2**20:.1f} MiB, {len(slide_titles(path.read_text()))} titled slides)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
