@@ -1,0 +1,263 @@
+"""Unit tests of tinyml_helpers.pruning and tinyml_helpers.sparse (random tensors, tiny models)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tinyml_helpers import pruning as P
+from tinyml_helpers import sparse as S
+
+
+def tiny_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 16, 1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 3)).eval()
+
+
+def toy_loader(n: int = 32, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 6, 5, generator=g)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long() + (x[:, 0, 0, 0] > 1).long()
+    return [(x[i:i + 8], y[i:i + 8]) for i in range(0, n, 8)]
+
+
+# ---------------------------------------------------------------- tensors
+def test_magnitude_prune_zeroes_the_smallest():
+    w = torch.tensor([[0.3, -0.1], [2.0, -0.05]])
+    out = P.magnitude_prune(w, 0.5)
+    assert torch.equal(out, torch.tensor([[0.3, 0.0], [2.0, 0.0]]))
+    assert w[0, 1] == -0.1, "input must be left untouched"
+
+
+def test_magnitude_threshold_matches_quantile_and_zero_sparsity():
+    w = torch.randn(1000, generator=torch.Generator().manual_seed(1))
+    theta = P.magnitude_threshold(w, 0.9)
+    assert (w.abs() <= theta).float().mean().item() == pytest.approx(0.9, abs=1e-3)
+    assert P.magnitude_threshold(w, 0.0) < 0
+    assert torch.equal(P.magnitude_prune(w, 0.0), w)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, "half", True])
+def test_bad_sparsity_is_explained(bad):
+    with pytest.raises(ValueError, match="fraction in \\[0, 1\\)"):
+        P.magnitude_prune(torch.randn(4), bad)
+
+
+def test_magnitude_threshold_rejects_empty():
+    with pytest.raises(ValueError, match="non-empty"):
+        P.magnitude_threshold(torch.zeros(0), 0.5)
+
+
+# ---------------------------------------------------------------- unstructured
+@pytest.mark.parametrize("scope", ["global", "layerwise"])
+def test_prune_unstructured_reaches_target_and_copies(scope):
+    net = tiny_cnn()
+    pruned = P.prune_unstructured(net, 0.7, scope=scope)
+    assert P.weight_sparsity(pruned) == pytest.approx(0.7, abs=0.02)
+    assert P.weight_sparsity(net) == 0.0
+    assert hasattr(pruned[0], "weight_mask")
+    if scope == "layerwise":
+        assert all(abs(s - 0.7) < 0.07 for s in P.layer_sparsities(pruned).values())
+
+
+def test_global_scope_is_uneven_across_layers():
+    net = nn.Sequential(nn.Linear(50, 50), nn.Linear(50, 4))
+    with torch.no_grad():
+        net[1].weight.mul_(100)  # big weights in the last layer: global ranking spares them
+    spars = P.layer_sparsities(P.prune_unstructured(net, 0.5, scope="global"))
+    assert spars["0"] > 0.5 and spars["1"] < 0.05
+
+
+def test_reprune_gives_the_asked_sparsity_not_compounded():
+    net = P.prune_unstructured(tiny_cnn(), 0.5)
+    assert P.weight_sparsity(P.prune_unstructured(net, 0.6)) == pytest.approx(0.6, abs=0.02)
+
+
+def test_make_permanent_keeps_zeros_and_removes_masks():
+    net = P.make_permanent(P.prune_unstructured(tiny_cnn(), 0.5))
+    assert not any(hasattr(m, "weight_mask") for m in net.modules())
+    assert P.weight_sparsity(net) == pytest.approx(0.5, abs=0.02)
+    assert all(not k.endswith("_orig") for k in net.state_dict())
+
+
+def test_prune_unstructured_bad_scope_and_non_module():
+    with pytest.raises(ValueError, match="'global' or 'layerwise'"):
+        P.prune_unstructured(tiny_cnn(), 0.5, scope="blocks")
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        P.prunable_layers("not a model")
+    with pytest.raises(ValueError, match="no Conv1d/Conv2d/Linear"):
+        P.prunable_layers(nn.ReLU())
+
+
+def test_incremental_prune_stops_before_the_target_is_broken():
+    net = nn.Linear(20, 5)
+    result = P.incremental_prune(net, lambda m: 1.0 - P.weight_sparsity(m), min_accuracy=0.55, step=0.1)
+    assert result.sparsity == pytest.approx(0.4)
+    assert result.accuracy >= 0.55
+    assert result.history[-1][1] < 0.55
+    with pytest.raises(ValueError, match="lower the target"):
+        P.incremental_prune(net, lambda m: 0.3, min_accuracy=0.5)
+    with pytest.raises(ValueError, match="step"):
+        P.incremental_prune(net, lambda m: 1.0, min_accuracy=0.5, step=0)
+
+
+# ---------------------------------------------------------------- structured
+def test_prune_structured_makes_a_smaller_dense_model_with_same_outputs_shape():
+    net = tiny_cnn()
+    x = torch.randn(2, 1, 6, 5)
+    small = P.prune_structured(net, x[:1], 0.5)
+    assert P.count_params(small) < 0.5 * P.count_params(net)
+    assert small(x).shape == net(x).shape == (2, 3)
+    assert small[0].out_channels == 4 and small[3].groups == 4 and small[6].out_channels == 8
+    assert net[0].out_channels == 8, "the original must be untouched"
+    assert P.count_macs(small, (1, 1, 6, 5)) < P.count_macs(net, (1, 1, 6, 5))
+
+
+def test_prune_structured_keeps_largest_norm_channels():
+    net = nn.Sequential(nn.Conv2d(1, 4, 1), nn.Flatten(), nn.Linear(4, 2))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([1.0, 5.0, 0.1, 3.0]).view(4, 1, 1, 1))
+    small = P.prune_structured(net, torch.randn(1, 1, 1, 1), 0.5)
+    assert sorted(small[0].weight.flatten().tolist()) == [3.0, 5.0]
+
+
+def test_prune_structured_zero_ratio_and_bad_input():
+    net = tiny_cnn()
+    assert P.count_params(P.prune_structured(net, torch.randn(1, 1, 6, 5), 0.0)) == P.count_params(net)
+    with pytest.raises(TypeError, match="example_input"):
+        P.prune_structured(net, [1, 2], 0.5)
+
+
+# ---------------------------------------------------------------- costs: the warning
+def test_zeros_stored_dense_cost_the_same_bytes_but_csr_is_smaller():
+    net = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 4))
+    sparse = P.make_permanent(P.prune_unstructured(net, 0.9))
+    dense_size, sparse_size = P.onnx_bytes(net, (1, 128)), P.onnx_bytes(sparse, (1, 128))
+    assert abs(dense_size - sparse_size) < 0.01 * dense_size
+    assert S.csr_model_bytes(sparse) < 0.3 * S.dense_model_bytes(sparse)
+
+
+def test_onnx_bytes_to_path_and_latency(tmp_path):
+    target = tmp_path / "m.onnx"
+    size = P.onnx_bytes(nn.Linear(8, 2), (1, 8), path=target)
+    assert target.stat().st_size == size
+    assert 0 < P.onnx_latency(nn.Linear(8, 2), (1, 8), repeats=2, warmup=0) < 1
+    with pytest.raises(ValueError, match="repeats"):
+        P.onnx_latency(nn.Linear(8, 2), (1, 8), repeats=0)
+
+
+def test_deployment_costs_keys():
+    c = P.deployment_costs(tiny_cnn(), (1, 1, 6, 5), repeats=2)
+    assert set(c) == {"params", "macs", "onnx_bytes", "latency_s", "sparsity", "csr_bytes"}
+    assert c["sparsity"] == 0.0 and c["params"] > 0
+
+
+# ---------------------------------------------------------------- during training
+def test_cubic_schedule_shape():
+    values = [P.cubic_sparsity_schedule(t, 0.9, 100) for t in range(0, 101, 10)]
+    assert values[0] == 0.0 and values[-1] == pytest.approx(0.9)
+    steps = np.diff(values)
+    assert np.all(steps >= 0) and steps[0] > steps[-1], "fast first, slow at the end"
+    assert P.cubic_sparsity_schedule(500, 0.9, 100) == pytest.approx(0.9)
+    assert P.cubic_sparsity_schedule(5, 0.9, 100, start_step=10) == 0.0
+    with pytest.raises(ValueError, match="total_steps"):
+        P.cubic_sparsity_schedule(1, 0.5, 0)
+
+
+def test_train_epochs_calls_hooks_and_rejects_negative():
+    calls = []
+    P.train_epochs(nn.Linear(30, 3), [(torch.randn(4, 30), torch.tensor([0, 1, 2, 0]))] * 3, 2,
+                   on_step=lambda m, s: calls.append(("step", s)),
+                   on_epoch_end=lambda m, e: calls.append(("epoch", e)))
+    assert calls.count(("epoch", 0)) == 1 and calls[-1] == ("epoch", 1) and ("step", 6) in calls
+    with pytest.raises(ValueError, match="epochs"):
+        P.train_epochs(nn.Linear(2, 2), [], -1)
+
+
+def test_accuracy_and_empty_loader():
+    assert 0.0 <= P.accuracy(tiny_cnn(), toy_loader()) <= 1.0
+    with pytest.raises(ValueError, match="no samples"):
+        P.accuracy(tiny_cnn(), [])
+
+
+def test_hard_keeps_zeros_soft_lets_them_regrow():
+    torch.manual_seed(0)
+    loader = toy_loader(64)
+    net = tiny_cnn()
+    hard = P.fine_tune_hard(net, loader, 0.6, epochs=2, lr=0.05)
+    before = P.make_permanent(P.prune_unstructured(net, 0.6))
+    for (_, a), (_, b) in zip(P.prunable_layers(before), P.prunable_layers(hard)):
+        assert torch.all(b.weight[a.weight == 0] == 0), "hard pruning must never revive a weight"
+    soft, regrown = P.fine_tune_soft(net, loader, 0.6, epochs=3, lr=0.05)
+    assert P.weight_sparsity(soft) == pytest.approx(0.6, abs=0.02)
+    assert regrown > 0.0
+
+
+def test_gradual_pruning_follows_the_schedule():
+    loader = toy_loader(64)
+    net, trace = P.train_gradual_pruning(tiny_cnn(), loader, 0.8, epochs=4, prune_every=2)
+    assert P.weight_sparsity(net) == pytest.approx(0.8, abs=0.02)
+    levels = [s for _, s in trace]
+    assert levels == sorted(levels) and len(levels) > 3
+    with pytest.raises(ValueError, match="prune_every"):
+        P.train_gradual_pruning(tiny_cnn(), loader, 0.8, epochs=1, prune_every=0)
+
+
+def test_l0_has_no_gradient():
+    d = P.l0_gradient_demo(torch.tensor([1.0, -2.0, 0.0, 0.3]))
+    assert d["l0"] == 3.0 and all(g == 0 for g in d["gradient"])
+
+
+# ---------------------------------------------------------------- sparse storage
+def test_index_widths():
+    assert [S.index_bytes_for(v) for v in (0, 255, 256, 65535, 65536)] == [1, 1, 2, 2, 4]
+    with pytest.raises(ValueError, match="non-negative"):
+        S.index_bytes_for(-1)
+
+
+def test_csr_formula_matches_real_arrays():
+    rng = np.random.default_rng(0)
+    for rows, cols, s in [(10, 300, 0.8), (64, 64, 0.5), (3, 7, 0.0)]:
+        m = rng.standard_normal((rows, cols)).astype(np.float32)
+        m[rng.random(m.shape) < s] = 0
+        arrays = S.to_csr_arrays(m)
+        assert arrays.nbytes == S.csr_bytes(rows, cols, int(np.count_nonzero(m)))
+        np.testing.assert_array_equal(arrays.to_dense(), m)
+
+
+def test_crossover_is_where_sizes_meet():
+    rows, cols = 64, 200
+    s_star = S.crossover_sparsity(rows, cols, value_bytes=4)
+    dense = S.dense_bytes(rows, cols, 4)
+    nnz_at = lambda s: int(round((1 - s) * rows * cols))  # noqa: E731
+    assert S.csr_bytes(rows, cols, nnz_at(s_star - 0.02)) > dense > S.csr_bytes(rows, cols, nnz_at(s_star + 0.02))
+    assert S.crossover_sparsity(128, 128, 4, index_bytes=4) == pytest.approx(0.5, abs=0.01)
+    assert S.crossover_sparsity(64, 64, 1) > S.crossover_sparsity(64, 64, 4), "int8 needs more sparsity"
+
+
+def test_sparse_bad_inputs():
+    with pytest.raises(ValueError, match="rows must be a positive integer"):
+        S.dense_bytes(0, 4)
+    with pytest.raises(ValueError, match="value_bytes"):
+        S.csr_bytes(4, 4, 2, value_bytes=3)
+    with pytest.raises(ValueError, match="nnz must be"):
+        S.csr_bytes(4, 4, 17)
+    with pytest.raises(ValueError, match="index_bytes"):
+        S.csr_bytes(4, 4, 2, index_bytes=3)
+    with pytest.raises(ValueError, match="matrix"):
+        S.to_csr_arrays(np.zeros(3))
+    with pytest.raises(ValueError, match="no Conv or Linear"):
+        S.dense_model_bytes(nn.ReLU())
+
+
+def test_model_bytes():
+    lin = nn.Linear(8, 4)
+    assert S.dense_model_bytes(lin) == 128 and S.dense_model_bytes(lin, value_bytes=1) == 32
+    with torch.no_grad():
+        lin.weight.zero_()
+    assert S.csr_model_bytes(lin) == 5

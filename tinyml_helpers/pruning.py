@@ -1,0 +1,681 @@
+"""Pruning, measured: unstructured vs structured, soft vs hard, post-training vs during training.
+
+The lesson (notebook ``02_pruning``) follows the workshop deck's four axes:
+
+* **Unstructured, post-training.** Zero every weight with ``|w| <= theta``, ``theta`` chosen
+  for a target sparsity (:func:`magnitude_threshold`, :func:`magnitude_prune`), or zero
+  incrementally from the smallest while accuracy stays above a target
+  (:func:`incremental_prune`). Masks come from ``torch.nn.utils.prune``, per layer or
+  global (:func:`prune_unstructured`).
+* **Structured.** Remove whole output channels by their L2 norm and rebuild a *smaller dense*
+  model (:func:`prune_structured`). Removing a channel also removes the matching input
+  channel of the next layer, the BatchNorm entries and the depthwise filter in between;
+  ``torch-pruning``'s ``DependencyGraph`` tracks those couplings, so we use it.
+* **Soft vs hard.** Soft: after each epoch the smallest weights are zeroed, but they keep
+  receiving gradients and may grow back (the scheme of He et al. 2018, *Soft Filter Pruning*,
+  here per weight). Hard: a fixed ``torch.nn.utils.prune`` mask keeps them at zero for good
+  (:func:`fine_tune_soft`, :func:`fine_tune_hard`).
+* **During training.** Gradual magnitude pruning with the cubic schedule of Zhu and Gupta
+  (2017, *To prune, or not to prune*), :func:`cubic_sparsity_schedule` and
+  :func:`train_gradual_pruning`. The ``||W||_0`` penalty of the deck counts non-zeros: it is
+  piecewise constant in ``W``, so its gradient is zero almost everywhere and undefined where
+  a weight crosses zero; gradient descent gets no signal from it
+  (:func:`l0_gradient_demo`). Relaxations (Louizos et al. 2018, hard-concrete gates) or
+  magnitude schedules work around that.
+
+And the deck's warning, measured by :func:`deployment_costs`: zeros stored densely cost the
+same bytes and the same time; only a sparse format (see :mod:`tinyml_helpers.sparse`) or
+physical removal saves anything.
+
+The fine-tuning loops here are small and hand-written on purpose: soft pruning must act at
+the end of each epoch and gradual pruning after selected optimizer steps, i.e. they need a
+per-step/per-epoch hook inside the loop.
+
+Example:
+    >>> import torch
+    >>> w = torch.tensor([0.1, -0.5, 0.02, 0.9])
+    >>> magnitude_prune(w, 0.5)
+    tensor([ 0.0000, -0.5000,  0.0000,  0.9000])
+"""
+from __future__ import annotations
+
+import copy
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import prune
+
+__all__ = [
+    "PRUNABLE_TYPES",
+    "magnitude_threshold",
+    "magnitude_prune",
+    "clone_model",
+    "prunable_layers",
+    "prune_unstructured",
+    "make_permanent",
+    "weight_sparsity",
+    "layer_sparsities",
+    "IncrementalResult",
+    "incremental_prune",
+    "prune_structured",
+    "count_params",
+    "count_macs",
+    "onnx_bytes",
+    "onnx_latency",
+    "deployment_costs",
+    "cubic_sparsity_schedule",
+    "train_epochs",
+    "accuracy",
+    "fine_tune_hard",
+    "fine_tune_soft",
+    "train_gradual_pruning",
+    "l0_gradient_demo",
+]
+
+PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
+
+
+# ----------------------------------------------------------------------------- tensors
+def _check_sparsity(sparsity: float, name: str = "sparsity") -> float:
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.floating)) \
+            or not 0.0 <= float(sparsity) < 1.0:
+        raise ValueError(f"{name} must be a fraction in [0, 1) (e.g. 0.9 for 90 % zeros), got {sparsity!r}")
+    return float(sparsity)
+
+
+def _n_to_prune(numel: int, sparsity: float) -> int:
+    # torch.nn.utils.prune rounds amount*numel the same way; keep the two in step.
+    return int(round(sparsity * numel))
+
+
+def magnitude_threshold(weights: torch.Tensor, sparsity: float) -> float:
+    """The threshold ``theta``: zeroing every ``|w| <= theta`` reaches ``sparsity``.
+
+    ``theta`` is the k-th smallest magnitude, with ``k = round(sparsity * numel)``. For
+    ``sparsity == 0`` it is ``-inf``-like (``-1.0``): nothing is pruned.
+
+    Example:
+        >>> round(magnitude_threshold(torch.tensor([0.1, -0.5, 0.02, 0.9]), 0.5), 6)
+        0.1
+    """
+    sparsity = _check_sparsity(sparsity)
+    if not isinstance(weights, torch.Tensor) or weights.numel() == 0:
+        raise ValueError("weights must be a non-empty torch.Tensor")
+    k = _n_to_prune(weights.numel(), sparsity)
+    if k == 0:
+        return -1.0
+    return float(weights.detach().abs().flatten().kthvalue(k).values)
+
+
+def magnitude_prune(weights: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """A copy of ``weights`` with its ``round(sparsity * numel)`` smallest magnitudes set to 0.
+
+    This is the deck's rule ``w_ij = 0 if |w_ij| <= theta`` with ``theta`` from
+    :func:`magnitude_threshold`; the input is left untouched.
+
+    Example:
+        >>> magnitude_prune(torch.tensor([[1.0, -0.1], [0.3, -2.0]]), 0.5)
+        tensor([[ 1.,  0.],
+                [ 0., -2.]])
+    """
+    theta = magnitude_threshold(weights, sparsity)
+    pruned = weights.detach().clone()
+    pruned[weights.detach().abs() <= theta] = 0.0
+    return pruned
+
+
+# ----------------------------------------------------------------------------- models
+def clone_model(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy`` that also works on models carrying ``torch.nn.utils.prune`` masks.
+
+    A masked layer caches ``weight = weight_orig * mask`` as a non-leaf tensor, which
+    ``deepcopy`` refuses; the cache is refreshed without autograd history first (the
+    pruning hook recomputes it at the next forward anyway).
+
+    Example:
+        >>> m = prune_unstructured(nn.Linear(4, 4), 0.5)
+        >>> clone_model(m) is not m
+        True
+    """
+    for module in model.modules():
+        if hasattr(module, "weight_mask") and hasattr(module, "weight_orig"):
+            with torch.no_grad():
+                module.weight = module.weight_orig * module.weight_mask
+    return copy.deepcopy(model)
+
+
+def prunable_layers(model: nn.Module, include_last: bool = True) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of every Conv/Linear layer whose ``weight`` may be pruned.
+
+    ``include_last=False`` leaves out the final classifier layer (it is tiny and every
+    output class needs it).
+
+    Example:
+        >>> [n for n, _ in prunable_layers(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)))]
+        ['0', '2']
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE_TYPES)]
+    if not layers:
+        raise ValueError("the model has no Conv1d/Conv2d/Linear layers to prune")
+    return layers if include_last else layers[:-1]
+
+
+def make_permanent(model: nn.Module) -> nn.Module:
+    """Bake ``torch.nn.utils.prune`` masks into the weights (``prune.remove``), in place.
+
+    The zeros stay; the ``weight_orig``/``weight_mask`` pair disappears, so the model saves
+    and exports as a plain dense model.
+
+    Example:
+        >>> m = prune_unstructured(nn.Linear(10, 10), 0.5)
+        >>> hasattr(make_permanent(m), "weight_mask")
+        False
+    """
+    for _, module in prunable_layers(model):
+        if prune.is_pruned(module) and hasattr(module, "weight_mask"):
+            prune.remove(module, "weight")
+    return model
+
+
+def prune_unstructured(model: nn.Module, sparsity: float, scope: str = "global",
+                       include_last: bool = True, inplace: bool = False) -> nn.Module:
+    """Zero the smallest-magnitude weights with ``torch.nn.utils.prune`` masks.
+
+    Args:
+        model: the trained model (copied unless ``inplace``).
+        sparsity: fraction of the prunable weights to zero, in [0, 1).
+        scope: ``"global"`` ranks all layers' weights together (one ``theta`` for the whole
+            model, so small sensitive layers can keep more); ``"layerwise"`` zeroes the same
+            fraction in every layer.
+        include_last: also prune the final classifier layer.
+        inplace: prune ``model`` itself instead of a copy.
+
+    Returns the model with ``weight_orig`` + ``weight_mask`` re-parametrisation (see
+    :func:`make_permanent`). Existing masks are made permanent first, so the sparsity asked
+    for is the sparsity you get.
+
+    Example:
+        >>> m = prune_unstructured(nn.Sequential(nn.Linear(20, 20), nn.Linear(20, 5)), 0.8)
+        >>> round(weight_sparsity(m), 2)
+        0.8
+    """
+    sparsity = _check_sparsity(sparsity)
+    if scope not in ("global", "layerwise"):
+        raise ValueError(f"scope must be 'global' or 'layerwise', got {scope!r}")
+    target = model if inplace else clone_model(model)
+    make_permanent(target)
+    params = [(m, "weight") for _, m in prunable_layers(target, include_last)]
+    if scope == "global":
+        prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=sparsity)
+    else:
+        for module, name in params:
+            prune.l1_unstructured(module, name, amount=sparsity)
+    return target
+
+
+def weight_sparsity(model: nn.Module, include_last: bool = True) -> float:
+    """Fraction of exactly-zero entries among the Conv/Linear weights (biases excluded).
+
+    Example:
+        >>> lin = nn.Linear(4, 4)
+        >>> with torch.no_grad(): _ = lin.weight[:2].zero_()
+        >>> weight_sparsity(lin)
+        0.5
+    """
+    zeros = total = 0
+    for _, module in prunable_layers(model, include_last):
+        w = module.weight.detach()
+        zeros += int((w == 0).sum())
+        total += w.numel()
+    return zeros / total
+
+
+def layer_sparsities(model: nn.Module) -> dict[str, float]:
+    """``{layer name: fraction of zero weights}`` for every Conv/Linear layer.
+
+    Example:
+        >>> layer_sparsities(nn.Sequential(nn.Linear(2, 2)))
+        {'0': 0.0}
+    """
+    return {name: float((m.weight.detach() == 0).float().mean()) for name, m in prunable_layers(model)}
+
+
+@dataclass
+class IncrementalResult:
+    """Outcome of :func:`incremental_prune`: the last sparsity that kept the target."""
+
+    sparsity: float
+    accuracy: float
+    model: nn.Module
+    history: list[tuple[float, float]] = field(default_factory=list)
+
+
+def incremental_prune(model: nn.Module, evaluate_fn: Callable[[nn.Module], float],
+                      min_accuracy: float, step: float = 0.05, max_sparsity: float = 0.99,
+                      scope: str = "global", progress: bool = False) -> IncrementalResult:
+    """Zero ever more of the smallest weights while ``evaluate_fn(model) >= min_accuracy``.
+
+    The deck's rule 2: sparsity grows by ``step`` each round; the first round that drops
+    below ``min_accuracy`` stops the search and the previous model is returned.
+
+    Example:
+        >>> net = nn.Linear(8, 2)
+        >>> r = incremental_prune(net, lambda m: 1.0 - weight_sparsity(m), min_accuracy=0.6, step=0.1)
+        >>> round(r.sparsity, 1)
+        0.4
+    """
+    if not callable(evaluate_fn):
+        raise TypeError("evaluate_fn must be a function model -> accuracy (a float in [0, 1])")
+    if not 0.0 < step < 1.0:
+        raise ValueError(f"step must be in (0, 1), e.g. 0.05, got {step!r}")
+    _check_sparsity(max_sparsity, "max_sparsity")
+    best = IncrementalResult(0.0, float(evaluate_fn(model)), clone_model(model))
+    best.history.append((0.0, best.accuracy))
+    if best.accuracy < min_accuracy:
+        raise ValueError(f"the unpruned model already scores {best.accuracy:.3f} < min_accuracy="
+                         f"{min_accuracy}; lower the target accuracy")
+    levels = np.arange(step, max_sparsity + 1e-9, step)
+    if progress:
+        from tqdm.auto import tqdm
+        levels = tqdm(levels, desc="incremental pruning", leave=False)
+    for s in levels:
+        candidate = prune_unstructured(model, float(s), scope=scope)
+        acc = float(evaluate_fn(candidate))
+        best.history.append((float(s), acc))
+        if acc < min_accuracy:
+            break
+        best.sparsity, best.accuracy, best.model = float(s), acc, candidate
+    return best
+
+
+def prune_structured(model: nn.Module, example_input: torch.Tensor, ratio: float,
+                     ignored_layers: Sequence[nn.Module] | None = None, norm: int = 2,
+                     round_to: int | None = None) -> nn.Module:
+    """Physically remove the ``ratio`` fraction of channels with the smallest L2 norm.
+
+    Returns a new, smaller **dense** model (the input is untouched): Conv/Linear outputs,
+    the matching BatchNorm entries, depthwise filters and the next layer's inputs are cut
+    together, as ``torch_pruning.DependencyGraph`` finds them. The final classifier's outputs
+    (the classes) are never pruned.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 16, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 4, 3))
+        >>> small = prune_structured(net, torch.randn(1, 1, 3, 6), 0.5)
+        >>> small[0].out_channels, small[3].in_features
+        (8, 32)
+    """
+    import torch_pruning as tp
+
+    ratio = _check_sparsity(ratio, "ratio")
+    if not isinstance(example_input, torch.Tensor):
+        raise TypeError("example_input must be a torch.Tensor shaped like one model input, e.g. torch.randn(1, 1, 49, 40)")
+    small = clone_model(model).eval()
+    make_permanent(small)
+    if ratio == 0.0:
+        return small
+    last = prunable_layers(small)[-1][1]
+    ignored = [last] + [_same_module(small, model, m) for m in (ignored_layers or [])]
+    pruner = tp.pruner.MagnitudePruner(
+        small, example_input, importance=tp.importance.MagnitudeImportance(p=norm),
+        pruning_ratio=ratio, ignored_layers=ignored, round_to=round_to)
+    pruner.step()
+    return small
+
+
+def _same_module(copy_model: nn.Module, original: nn.Module, module: nn.Module) -> nn.Module:
+    for (_, a), (_, b) in zip(copy_model.named_modules(), original.named_modules()):
+        if b is module:
+            return a
+    raise ValueError("an ignored layer is not a submodule of the model being pruned")
+
+
+# ----------------------------------------------------------------------------- costs
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (every stored number, zeros included).
+
+    Uses :func:`tinyml_helpers.cost.count_params` when present.
+
+    Example:
+        >>> count_params(nn.Linear(10, 2))
+        22
+    """
+    try:
+        from . import cost
+        return int(cost.count_params(model))
+    except (ImportError, AttributeError):
+        return int(sum(p.numel() for p in model.parameters()))
+
+
+def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """Multiply-accumulates of one forward pass of a dense implementation (zeros included).
+
+    Uses :func:`tinyml_helpers.cost.count_macs` when present, else ``torch_pruning``'s
+    counter.
+
+    Example:
+        >>> count_macs(nn.Linear(10, 2), (1, 10)) in (20, 22)   # with or without the bias adds
+        True
+    """
+    try:
+        from . import cost
+        return int(cost.count_macs(model, tuple(input_shape)))
+    except (ImportError, AttributeError):
+        import torch_pruning as tp
+        was_training = model.training
+        macs, _ = tp.utils.count_ops_and_params(model.eval(), torch.zeros(*input_shape))
+        model.train(was_training)
+        return int(macs)
+
+
+def onnx_bytes(model: nn.Module, input_shape: Sequence[int], path: str | os.PathLike | None = None) -> int:
+    """Size in bytes of the model exported to ONNX (to ``path``, or a temporary file).
+
+    Example:
+        >>> onnx_bytes(nn.Linear(256, 256), (1, 256)) > 256 * 256 * 4
+        True
+    """
+    model = clone_model(model).eval()
+    make_permanent(model)
+    if path is not None:
+        from .files import atomic_path
+        with atomic_path(path, suffix=".onnx") as tmp:
+            _export(model, input_shape, tmp)
+        return Path(path).stat().st_size
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "model.onnx"
+        _export(model, input_shape, target)
+        return target.stat().st_size
+
+
+def _export(model: nn.Module, input_shape: Sequence[int], target: Path) -> None:
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The TorchScript exporter is quick and needs no extra package for these small models.
+        torch.onnx.export(model, (torch.zeros(*input_shape),), str(target), input_names=["x"],
+                          output_names=["logits"], opset_version=17, dynamo=False)
+
+
+def onnx_latency(model: nn.Module, input_shape: Sequence[int], repeats: int = 50, warmup: int = 5,
+                 threads: int = 1) -> float:
+    """Best-of-``repeats`` onnxruntime latency (seconds) for one input on ``threads`` CPU threads.
+
+    The minimum, not the mean, is reported: other programs on the machine only ever add
+    time, so the minimum is the most repeatable estimate of what the model itself costs.
+
+    Example:
+        >>> 0 < onnx_latency(nn.Linear(16, 4), (1, 16), repeats=3) < 1
+        True
+    """
+    import onnxruntime as ort
+
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "model.onnx"
+        m = clone_model(model).eval()
+        make_permanent(m)
+        _export(m, input_shape, target)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    x = {"x": np.random.default_rng(0).standard_normal(tuple(input_shape)).astype(np.float32)}
+    for _ in range(warmup):
+        session.run(None, x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run(None, x)
+        times.append(time.perf_counter() - start)
+    return float(min(times))
+
+
+def deployment_costs(model: nn.Module, input_shape: Sequence[int], repeats: int = 50) -> dict[str, float]:
+    """Params, MACs, ONNX bytes, onnxruntime latency, weight sparsity and CSR bytes of a model.
+
+    Example:
+        >>> c = deployment_costs(nn.Linear(16, 4), (1, 16), repeats=2)
+        >>> sorted(c)
+        ['csr_bytes', 'latency_s', 'macs', 'onnx_bytes', 'params', 'sparsity']
+    """
+    from .sparse import csr_model_bytes
+
+    m = clone_model(model).eval()
+    make_permanent(m)
+    return {
+        "params": count_params(m),
+        "macs": count_macs(m, input_shape),
+        "onnx_bytes": onnx_bytes(m, input_shape),
+        "latency_s": onnx_latency(m, input_shape, repeats=repeats),
+        "sparsity": weight_sparsity(m),
+        "csr_bytes": csr_model_bytes(m),
+    }
+
+
+# ----------------------------------------------------------------------------- training
+def cubic_sparsity_schedule(step: int, final_sparsity: float, total_steps: int,
+                            initial_sparsity: float = 0.0, start_step: int = 0) -> float:
+    """Zhu and Gupta's (2017) gradual pruning schedule.
+
+    ``s_t = s_f + (s_i - s_f) * (1 - (t - t0) / n)**3`` for ``t0 <= t <= t0 + n``: prune fast
+    while there are many redundant weights, then slow down as few remain.
+
+    Example:
+        >>> [round(cubic_sparsity_schedule(t, 0.8, 10), 3) for t in (0, 5, 10, 20)]
+        [0.0, 0.7, 0.8, 0.8]
+    """
+    final_sparsity = _check_sparsity(final_sparsity, "final_sparsity")
+    initial_sparsity = _check_sparsity(initial_sparsity, "initial_sparsity")
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    progress = min(max((step - start_step) / total_steps, 0.0), 1.0)
+    return float(final_sparsity + (initial_sparsity - final_sparsity) * (1.0 - progress) ** 3)
+
+
+def accuracy(model: nn.Module, loader: Iterable, max_batches: int | None = None) -> float:
+    """Top-1 accuracy (a fraction) of ``model`` over a DataLoader of ``(x, y)``.
+
+    A few lines on purpose: it is called hundreds of times by the sweeps and must stay cheap.
+
+    Example:
+        >>> data = [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))]
+        >>> 0.0 <= accuracy(nn.Linear(3, 2), data) <= 1.0
+        True
+    """
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for i, (x, y) in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            correct += int((model(x).argmax(dim=1) == y).sum())
+            total += int(y.numel())
+    model.train(was_training)
+    if total == 0:
+        raise ValueError("the loader yielded no samples; check the split and batch size")
+    return correct / total
+
+
+def train_epochs(model: nn.Module, loader: Iterable, epochs: int, lr: float = 1e-3,
+                 on_step: Callable[[nn.Module, int], None] | None = None,
+                 on_epoch_end: Callable[[nn.Module, int], None] | None = None,
+                 weight_decay: float = 0.0, progress: str | None = None) -> nn.Module:
+    """Train with Adam and cross-entropy, calling ``on_step(model, step)`` after each
+    optimizer step and ``on_epoch_end(model, epoch)`` after each epoch.
+
+    A plain loop, because pruning must act between optimizer steps (gradual schedules,
+    soft re-zeroing); everything else about training lives in :mod:`tinyml_helpers.training`.
+
+    Example:
+        >>> data = [(torch.randn(8, 3), torch.randint(0, 2, (8,)))]
+        >>> _ = train_epochs(nn.Linear(3, 2), data, epochs=1)
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    model.train()
+    step = 0
+    epoch_iter: Iterable[int] = range(epochs)
+    if progress:
+        from tqdm.auto import tqdm
+        epoch_iter = tqdm(epoch_iter, desc=progress, leave=False)
+    for epoch in epoch_iter:
+        for x, y in loader:
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if on_step is not None:
+                on_step(model, step)
+        if on_epoch_end is not None:
+            on_epoch_end(model, epoch)
+    model.eval()
+    return model
+
+
+def fine_tune_hard(model: nn.Module, loader: Iterable, sparsity: float, epochs: int, lr: float = 1e-3,
+                   scope: str = "global", progress: str | None = None) -> nn.Module:
+    """Hard pruning: mask once, fine-tune with the mask fixed, so zeros stay zeros.
+
+    ``torch.nn.utils.prune`` computes ``weight = weight_orig * mask``; the gradient that
+    reaches a masked ``weight_orig`` entry is multiplied by 0, so it can never come back.
+    Returns a copy with the mask baked in.
+
+    Example:
+        >>> data = [(torch.randn(8, 6), torch.randint(0, 2, (8,)))]
+        >>> round(weight_sparsity(fine_tune_hard(nn.Linear(6, 2), data, 0.5, epochs=1)), 2)
+        0.5
+    """
+    pruned = prune_unstructured(model, sparsity, scope=scope)
+    train_epochs(pruned, loader, epochs, lr, progress=progress)
+    return make_permanent(pruned)
+
+
+def fine_tune_soft(model: nn.Module, loader: Iterable, sparsity: float, epochs: int, lr: float = 1e-3,
+                   scope: str = "global", progress: str | None = None) -> tuple[nn.Module, float]:
+    """Soft pruning: zero the smallest weights after every epoch, but let them keep training.
+
+    Between two zeroings every weight gets its gradient, so a weight zeroed after epoch 1
+    can grow back and push out another one. The final zeroing leaves exactly ``sparsity``.
+
+    Returns ``(pruned copy, regrown)``, where ``regrown`` is the fraction of the weights
+    zeroed at the start that are non-zero at the end (0 for hard pruning, by construction).
+
+    Example:
+        >>> data = [(torch.randn(8, 6), torch.randint(0, 2, (8,)))]
+        >>> m, regrown = fine_tune_soft(nn.Linear(6, 2), data, 0.5, epochs=2)
+        >>> round(weight_sparsity(m), 2), 0.0 <= regrown <= 1.0
+        (0.5, True)
+    """
+    model = make_permanent(prune_unstructured(model, sparsity, scope=scope))
+    first_zeros = [m.weight.detach() == 0 for _, m in prunable_layers(model)]
+
+    def rezero(net: nn.Module, epoch: int) -> None:
+        make_permanent(prune_unstructured(net, sparsity, scope=scope, inplace=True))
+
+    train_epochs(model, loader, epochs, lr, on_epoch_end=rezero, progress=progress)
+    if epochs == 0:
+        return model, 0.0
+    came_back = sum(int((z & (m.weight.detach() != 0)).sum())
+                    for z, (_, m) in zip(first_zeros, prunable_layers(model)))
+    return model, came_back / max(1, sum(int(z.sum()) for z in first_zeros))
+
+
+def train_gradual_pruning(model: nn.Module, loader: Iterable, final_sparsity: float, epochs: int,
+                          lr: float = 1e-3, prune_every: int = 10, ramp_fraction: float = 0.75,
+                          scope: str = "global", progress: str | None = None) -> tuple[nn.Module, list[tuple[int, float]]]:
+    """Gradual magnitude pruning during training (Zhu and Gupta 2017).
+
+    Every ``prune_every`` optimizer steps, the mask is recomputed so the sparsity follows
+    :func:`cubic_sparsity_schedule`, reaching ``final_sparsity`` after ``ramp_fraction`` of
+    the steps; the remaining steps fine-tune at the final sparsity. Masked weights receive no
+    gradient, so each new mask only adds zeros.
+
+    Returns ``(pruned copy, [(step, sparsity), ...])``.
+
+    Example:
+        >>> data = [(torch.randn(8, 6), torch.randint(0, 2, (8,)))] * 4
+        >>> m, trace = train_gradual_pruning(nn.Linear(6, 2), data, 0.75, epochs=2, prune_every=1)
+        >>> round(weight_sparsity(m), 2), trace[-1][1]
+        (0.75, 0.75)
+    """
+    final_sparsity = _check_sparsity(final_sparsity, "final_sparsity")
+    if prune_every < 1:
+        raise ValueError(f"prune_every must be >= 1 optimizer step, got {prune_every}")
+    if not 0.0 < ramp_fraction <= 1.0:
+        raise ValueError(f"ramp_fraction must be in (0, 1], got {ramp_fraction}")
+    try:
+        steps_per_epoch = len(loader)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise TypeError("loader must have a length (a DataLoader or a list of batches)") from exc
+    total = max(1, int(steps_per_epoch * epochs * ramp_fraction))
+    model = prune_unstructured(model, 0.0, scope=scope)
+    trace: list[tuple[int, float]] = [(0, 0.0)]
+
+    def update(net: nn.Module, step: int) -> None:
+        if step % prune_every and step != total:
+            return
+        target = cubic_sparsity_schedule(min(step, total), final_sparsity, total)
+        if target <= trace[-1][1]:
+            return
+        _remask(net, target, scope)
+        trace.append((step, target))
+
+    train_epochs(model, loader, epochs, lr, on_step=update, progress=progress)
+    if trace[-1][1] < final_sparsity:  # fewer steps than the ramp (tiny runs): finish the ramp
+        _remask(model, final_sparsity, scope)
+        trace.append((steps_per_epoch * epochs, final_sparsity))
+    return make_permanent(model), trace
+
+
+def _remask(model: nn.Module, sparsity: float, scope: str) -> None:
+    # Rank the *effective* weights (orig * mask): already-masked weights rank lowest and stay
+    # masked, so the mask only grows, as in Zhu and Gupta's schedule.
+    layers = [m for _, m in prunable_layers(model)]
+    effective = [m.weight.detach().abs() for m in layers]
+    if scope == "global":
+        flat = torch.cat([e.flatten() for e in effective])
+        k = _n_to_prune(flat.numel(), sparsity)
+        theta = flat.kthvalue(k).values if k else flat.new_tensor(-1.0)
+        thresholds = [theta] * len(layers)
+    else:
+        thresholds = []
+        for e in effective:
+            k = _n_to_prune(e.numel(), sparsity)
+            thresholds.append(e.flatten().kthvalue(k).values if k else e.new_tensor(-1.0))
+    for m, e, theta in zip(layers, effective, thresholds):
+        m.weight_mask.copy_((e > theta).to(m.weight_mask.dtype))
+        m.weight = m.weight_orig * m.weight_mask  # refresh the cached masked weight now
+
+
+def l0_gradient_demo(weights: torch.Tensor | None = None) -> dict[str, Any]:
+    """Show why ``||W||_0`` cannot be trained with gradients: autograd returns all zeros.
+
+    ``||W||_0 = sum(W != 0)`` is a step function of each weight. Written so autograd can
+    follow it (a sum of ``sign(|w|)``), its gradient is 0 wherever it exists.
+
+    Example:
+        >>> d = l0_gradient_demo(torch.tensor([0.5, -0.2, 0.0]))
+        >>> d["l0"], [abs(g) for g in d["gradient"]]
+        (2.0, [0.0, 0.0, 0.0])
+    """
+    w = (torch.randn(6) if weights is None else weights.detach().clone().float()).requires_grad_(True)
+    l0 = torch.sign(w.abs()).sum()
+    l0.backward()
+    return {"l0": float(l0.detach()), "gradient": [float(g) for g in w.grad], "weights": w.detach().tolist()}
