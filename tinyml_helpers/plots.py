@@ -132,3 +132,98 @@ def plot_layerdrop(kept: "Sequence[int]", accuracies: "dict[str, Sequence[float]
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
+
+
+# =============================================================================
+# Notebook 05: conversion and int8 quantization (owned by the conversion engineer)
+# =============================================================================
+def plot_weight_int8_grid(weights: "Any", scale: float, zero_point: int = 0, zoom_steps: int = 6,
+                          title: str = "one layer's weights on the int8 grid") -> "Any":
+    """Histogram of a float weight tensor with its int8 grid: full range, and a zoom near 0.
+
+    Left: every weight, with the representable range ``[(-128 - zp) * scale, (127 - zp) *
+    scale]`` shaded. Right: ``zoom_steps`` grid steps either side of 0, each int8 level a
+    vertical line, so you see weights snap to the nearest level. Returns the figure.
+
+    Example:
+        >>> import numpy as np
+        >>> fig = plot_weight_int8_grid(np.random.default_rng(0).normal(0, .1, 500), 0.4 / 127)
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    w = np.asarray(weights, dtype=float).ravel()
+    fig, (ax_full, ax_zoom) = plt.subplots(1, 2, figsize=(10, 3.4))
+    lo, hi = (-128 - zero_point) * scale, (127 - zero_point) * scale
+    ax_full.hist(w, bins=80, color="tab:blue", alpha=0.8)
+    ax_full.axvspan(lo, hi, color="tab:green", alpha=0.08, label="int8 range")
+    for edge in (lo, hi):
+        ax_full.axvline(edge, color="tab:green", lw=1)
+    ax_full.set(xlabel="weight value", ylabel="count", title=title)
+    ax_full.legend(loc="upper right", fontsize=8)
+    span = zoom_steps * scale
+    near = w[np.abs(w) <= span]
+    ax_zoom.hist(near, bins=max(20, 8 * zoom_steps), color="tab:blue", alpha=0.8)
+    for level in range(-zoom_steps, zoom_steps + 1):
+        ax_zoom.axvline(level * scale, color="tab:red", lw=0.8, alpha=0.7)
+    ax_zoom.set(xlabel=f"weight value (red: int8 levels, step = scale = {scale:.3g})",
+                title=f"zoom: {zoom_steps} steps either side of 0")
+    fig.tight_layout()
+    return fig
+
+
+def plot_latency_bars(latency: "dict[str, dict[str, float]]", ax: "Any" = None,
+                      title: str = "latency at batch 1 (median, p10-p90)") -> "Any":
+    """Horizontal bars of median latency (ms) with p10-p90 whiskers, one per contender.
+
+    ``latency`` is the output of ``export.benchmark_latency``.
+
+    Example:
+        >>> ax = plot_latency_bars({"a": {"median": 1e-3, "p10": 9e-4, "p90": 2e-3}})
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 0.6 + 0.5 * len(latency)))
+    names = list(latency)
+    med = np.array([latency[n]["median"] for n in names]) * 1e3
+    err = np.array([[latency[n]["median"] - latency[n]["p10"], latency[n]["p90"] - latency[n]["median"]]
+                    for n in names]).T * 1e3
+    ax.barh(names, med, xerr=err, color=["tab:grey", "tab:blue", "tab:orange", "tab:green"][:len(names)],
+            capsize=3)
+    for y, v in enumerate(med):
+        ax.text(v, y, f"  {v:.3f} ms", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlabel="milliseconds per clip", title=title)
+    ax.set_xlim(0, max(med.max() * 1.35, (med + err[1]).max() * 1.05))
+    return ax
+
+
+def plot_size_breakdown(breakdowns: "dict[str, dict[str, int]]", ax: "Any" = None,
+                        title: str = "where the bytes of each ONNX file go") -> "Any":
+    """Stacked horizontal bars (KiB) of ``export.size_breakdown`` results, one bar per file.
+
+    Example:
+        >>> ax = plot_size_breakdown({"fp32": {"float tensors": 4000, "graph and names": 500, "total": 4500}})
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.8 + 0.45 * len(breakdowns)))
+    parts = ["float tensors", "int8 tensors", "int32 tensors", "other tensors", "graph and names"]
+    colours = ["tab:blue", "tab:green", "tab:olive", "tab:purple", "tab:grey"]
+    names = list(breakdowns)
+    left = [0.0] * len(names)
+    for part, colour in zip(parts, colours):
+        vals = [breakdowns[n].get(part, 0) / 1024 for n in names]
+        if any(vals):
+            ax.barh(names, vals, left=left, color=colour, label=part)
+            left = [a + b for a, b in zip(left, vals)]
+    for y, n in enumerate(names):
+        ax.text(left[y], y, f"  {breakdowns[n]['total'] / 1024:.1f} KiB", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlabel="KiB", title=title)
+    ax.set_xlim(0, max(left) * 1.25)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
