@@ -1,0 +1,13 @@
+"""Deployment: int8 ONNX -> C -> Cortex-M4 firmware -> emulated run -> measured figures.
+
+Submodules: :mod:`.quant` (fixed-point arithmetic, NumPy reference kernels),
+:mod:`.codegen` (C from an int8 QOperator ONNX graph, arena plan), :mod:`.toolchain`
+(ziglang cross-compiler, startup code, linker script), :mod:`.emulator` (unicorn Cortex-M4
+runner: outputs, instruction counts, stack painting), :mod:`.measure` (flash/RAM from the
+ELF), :mod:`.pipeline` (the whole chain in one call, plus estimates).
+
+Example:
+    >>> from tinyml_helpers.deploy import quant
+    >>> quant.quantize_multiplier(0.5)
+    (1073741824, 31)
+"""

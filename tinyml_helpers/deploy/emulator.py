@@ -1,0 +1,235 @@
+"""Run the firmware on an emulated Cortex-M4 (``unicorn``) and count what it executes.
+
+``unicorn`` (QEMU's CPU core as a library, from pip on every OS) emulates the ARMv7E-M
+instruction set of a Cortex-M4 (``UC_CPU_ARM_CORTEX_M4``). It does not model a particular
+chip: no peripherals, no flash wait states, no pipeline timing. So what it measures exactly
+is the **number of instructions executed**; time and energy on a real chip are estimates
+built on top of it (cycles per instruction).
+
+How we count: a basic-block hook adds the number of Thumb-2 instructions in each block that
+runs (16- and 32-bit encodings decoded once per block and cached), which is exact and much
+cheaper than a hook per instruction. Per-layer counts come from a hook on
+``tm_layer_mark(i)``, which the generated code calls before each layer. Peak stack is
+measured by painting: the stack region is filled with a pattern before the run, and the
+deepest overwritten word afterwards is the high-water mark.
+
+Runs that only need outputs (the whole test split) switch the hooks off and run at
+unicorn's full speed.
+
+Written for this course on top of unicorn (no maintained package runs bare-metal ELF images
+with instruction accounting).
+
+Example:
+    >>> # fw = Firmware("artifacts/firmware/kws/model.elf", manifest)
+    >>> # y = fw.infer(x_int8)            # fast, outputs only
+    >>> # y, stats = fw.infer(x_int8, count=True)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Firmware", "RunStats", "EmulatorError", "thumb_instruction_count"]
+
+STACK_PAINT = 0xA5
+
+
+class EmulatorError(RuntimeError):
+    """The emulated CPU faulted or ran away; the message says where."""
+
+
+def thumb_instruction_count(code: bytes) -> int:
+    """Number of Thumb-2 instructions in a block of code.
+
+    A halfword whose top five bits are 0b11101, 0b11110 or 0b11111 starts a 32-bit
+    instruction; anything else is a 16-bit one.
+
+    Example:
+        >>> thumb_instruction_count(bytes.fromhex("01202de90f00"))  # movs r0,#1 ; push.w {...}
+        2
+    """
+    n = i = 0
+    length = len(code) - 1
+    while i < length:
+        hw = code[i] | (code[i + 1] << 8)
+        i += 4 if (hw >> 11) >= 0b11101 else 2
+        n += 1
+    return n
+
+
+@dataclass
+class RunStats:
+    """What one counted inference executed."""
+
+    instructions: int
+    per_layer: list[int] = field(default_factory=list)
+    peak_stack_bytes: int = 0
+
+
+class Firmware:
+    """A linked firmware image loaded into an emulated Cortex-M4 with flash and RAM mapped.
+
+    Args:
+        elf_path: the ELF from :func:`tinyml_helpers.deploy.toolchain.compile_firmware`.
+        manifest: the dict (or path to ``model.json``) from the code generator: where the
+            input and output live in the arena.
+    """
+
+    def __init__(self, elf_path: str | Path, manifest: dict[str, Any] | str | Path | None = None):
+        from elftools.elf.elffile import ELFFile
+        from unicorn import Uc, UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB
+        from unicorn.arm_const import UC_CPU_ARM_CORTEX_M4
+
+        self.elf_path = Path(elf_path)
+        if not self.elf_path.exists():
+            raise FileNotFoundError(f"{self.elf_path} does not exist; build it with "
+                                    "deploy.toolchain.compile_firmware")
+        if isinstance(manifest, (str, Path)):
+            manifest = json.loads(Path(manifest).read_text())
+        self.manifest = manifest or {}
+        with open(self.elf_path, "rb") as fh:
+            elf = ELFFile(fh)
+            self.symbols = {s.name: s["st_value"] for s in elf.get_section_by_name(".symtab").iter_symbols()
+                            if s.name}
+            segments = [(seg["p_paddr"], seg.data()) for seg in elf.iter_segments()
+                        if seg["p_type"] == "PT_LOAD" and seg["p_filesz"] > 0]
+        for needed in ("tm_model_run", "tm_done", "Reset_Handler", "tm_idle", "_sstack", "_estack"):
+            if needed not in self.symbols:
+                raise EmulatorError(f"symbol {needed} is missing from {self.elf_path.name}; was it linked "
+                                    "with deploy.toolchain.compile_firmware?")
+        from .toolchain import FLASH_ORIGIN, RAM_ORIGIN
+
+        self.flash_origin, self.ram_origin = FLASH_ORIGIN, RAM_ORIGIN
+        flash_size = _round_up(max(a + len(d) for a, d in segments) - FLASH_ORIGIN, 1 << 16)
+        ram_size = _round_up(self.symbols["_estack"] - RAM_ORIGIN, 1 << 12)
+        self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+        self.uc.ctl_set_cpu_model(UC_CPU_ARM_CORTEX_M4)
+        self.uc.mem_map(FLASH_ORIGIN, flash_size)
+        self.uc.mem_map(RAM_ORIGIN, ram_size)
+        self.flash = bytearray(flash_size)
+        for addr, data in segments:
+            if not FLASH_ORIGIN <= addr < FLASH_ORIGIN + flash_size:
+                raise EmulatorError(f"a load segment at 0x{addr:08x} lies outside flash")
+            self.flash[addr - FLASH_ORIGIN: addr - FLASH_ORIGIN + len(data)] = data
+        self.uc.mem_write(FLASH_ORIGIN, bytes(self.flash))
+        self._block_len: dict[tuple[int, int], int] = {}
+        self._reset()
+
+    # -- low level -------------------------------------------------------------------
+    def _call(self, symbol: str, max_instructions: int = 0) -> None:
+        from unicorn import UcError
+        from unicorn.arm_const import UC_ARM_REG_LR, UC_ARM_REG_SP
+
+        entry = self.symbols[symbol] & ~1
+        done = self.symbols["tm_done"] & ~1
+        self.uc.reg_write(UC_ARM_REG_SP, self.symbols["_estack"])
+        self.uc.reg_write(UC_ARM_REG_LR, done | 1)
+        try:
+            self.uc.emu_start(entry | 1, done, count=max_instructions)
+        except UcError as exc:
+            from unicorn.arm_const import UC_ARM_REG_PC
+
+            pc = self.uc.reg_read(UC_ARM_REG_PC)
+            raise EmulatorError(f"the emulated CPU stopped with '{exc}' at pc=0x{pc:08x} while running "
+                                f"{symbol}: {self._where(pc)}") from exc
+
+    def _where(self, pc: int) -> str:
+        funcs = sorted((a & ~1, n) for n, a in self.symbols.items() if self.flash_origin <= a < self.ram_origin)
+        name = "?"
+        for addr, n in funcs:
+            if addr <= pc:
+                name = n
+        return f"inside {name}"
+
+    def _reset(self) -> None:
+        """Run the reset handler (copy .data, zero .bss) up to the idle loop."""
+        from unicorn import UcError
+        from unicorn.arm_const import UC_ARM_REG_SP
+
+        self.uc.reg_write(UC_ARM_REG_SP, self.symbols["_estack"])
+        try:
+            self.uc.emu_start(self.symbols["Reset_Handler"] | 1, self.symbols["tm_idle"] & ~1, count=50_000_000)
+        except UcError as exc:
+            raise EmulatorError(f"the reset handler faulted: {exc}") from exc
+
+    def read(self, address: int, size: int) -> bytes:
+        return bytes(self.uc.mem_read(address, size))
+
+    def write(self, address: int, data: bytes) -> None:
+        self.uc.mem_write(address, bytes(data))
+
+    def symbol(self, name: str) -> int:
+        if name not in self.symbols:
+            raise KeyError(f"no symbol {name!r} in {self.elf_path.name}")
+        return self.symbols[name]
+
+    # -- inference -------------------------------------------------------------------
+    @property
+    def arena_address(self) -> int:
+        return self.symbol("tm_arena")
+
+    def infer(self, x_q: np.ndarray, count: bool = False) -> Any:
+        """Write one int8 input (channels-last bytes), run ``tm_model_run``, read the int8 output.
+
+        With ``count=True`` also returns :class:`RunStats` (instructions in total and per
+        layer, peak stack); this is ~20x slower, so count on a few inputs only.
+        """
+        inp, out = self.manifest["input"], self.manifest["output"]
+        x_q = np.asarray(x_q, dtype=np.int8).reshape(-1)
+        if x_q.size != inp["size"]:
+            raise ValueError(f"the model takes {inp['size']} int8 values, got {x_q.size}; use "
+                             "Int8Model.quantize_input to prepare a feature map")
+        self.write(self.arena_address + inp["offset"], x_q.tobytes())
+        stats = self.call("tm_model_run", count=count) if count else None
+        if not count:
+            self._call("tm_model_run")
+        y = np.frombuffer(self.read(self.arena_address + out["offset"], out["size"]), dtype=np.int8).copy()
+        return (y, stats) if count else y
+
+    def call(self, symbol: str, count: bool = True) -> RunStats:
+        """Run a function ``void f(void)`` to completion, counting instructions, per-layer
+        marks and the peak stack depth."""
+        from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+        from unicorn.arm_const import UC_ARM_REG_R0
+
+        total = [0]
+        marks: list[tuple[int, int]] = []
+        cache = self._block_len
+        flash = self.flash
+        base = self.flash_origin
+
+        def on_block(uc: Any, address: int, size: int, _: Any) -> None:
+            key = (address, size)
+            n = cache.get(key)
+            if n is None:
+                off = address - base
+                n = cache[key] = thumb_instruction_count(bytes(flash[off:off + size]))
+            total[0] += n
+
+        def on_mark(uc: Any, address: int, size: int, _: Any) -> None:
+            marks.append((uc.reg_read(UC_ARM_REG_R0), total[0]))
+
+        sstack, estack = self.symbols["_sstack"], self.symbols["_estack"]
+        self.write(sstack, bytes([STACK_PAINT]) * (estack - sstack))
+        hooks = [self.uc.hook_add(UC_HOOK_BLOCK, on_block)]
+        if "tm_layer_mark" in self.symbols:
+            mark = self.symbols["tm_layer_mark"] & ~1
+            hooks.append(self.uc.hook_add(UC_HOOK_CODE, on_mark, begin=mark, end=mark))
+        try:
+            self._call(symbol)
+        finally:
+            for h in hooks:
+                self.uc.hook_del(h)
+        stack = self.read(sstack, estack - sstack)
+        untouched = len(stack) - len(stack.lstrip(bytes([STACK_PAINT])))
+        per_layer = [b - a for (_, a), (_, b) in zip(marks, marks[1:])]
+        return RunStats(instructions=total[0], per_layer=per_layer,
+                        peak_stack_bytes=(estack - sstack) - untouched)
+
+
+def _round_up(value: int, step: int) -> int:
+    return max(step, (value + step - 1) // step * step)

@@ -1,0 +1,57 @@
+/* int8 inference kernels for the course's Cortex-M4 firmware (written for this course).
+ *
+ * Layout: activations are int8, channels-last (H, W, C); weights are int8 with zero point 0
+ * (symmetric, as onnxruntime's quantize_static makes them); biases are int32 in the
+ * accumulator's scale (x_scale * w_scale). Requantization is integer-only:
+ *     y = zp_y + ((acc * mult + 2^(n-1)) >> n)        then saturated to [act_min, act_max]
+ * with a 31-bit multiplier `mult` and a right shift `n` computed offline by codegen.py.
+ */
+#ifndef TM_KERNELS_H
+#define TM_KERNELS_H
+#include <stdint.h>
+
+typedef struct {
+    int16_t in_h, in_w, in_c, out_h, out_w, out_c;
+    int8_t kh, kw, sh, sw, pad_top, pad_left, dh, dw;
+    int32_t in_zp, out_zp, act_min, act_max;
+} tm_conv_params;
+
+static inline int32_t tm_requantize(int32_t acc, int32_t mult, int32_t shift) {
+    int64_t prod = (int64_t)acc * (int64_t)mult + ((int64_t)1 << (shift - 1));
+    return (int32_t)(prod >> shift);
+}
+
+/* Standard convolution (group = 1), also used for dense layers (1x1 spatial). `col` is an
+ * int16 scratch buffer of at least kh*kw*in_c entries. Weights: [out_c][kh][kw][in_c]. */
+void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+               const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *col);
+
+/* Depthwise convolution (group = in_c = out_c). Weights: [kh][kw][c]. `bias_zp` is the bias
+ * with the input zero point folded in (bias - zp_x * sum of the channel's weights), used where
+ * the whole window lies inside the image. */
+void tm_dwconv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                 const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* Element-wise add of two quantized tensors: y = zp_y + round((a - zp_a) * ra + (b - zp_b) * rb)
+ * with ra, rb given as multipliers sharing one right shift. */
+void tm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, int32_t zp_a, int32_t zp_b,
+            int32_t mult_a, int32_t mult_b, int32_t shift, int32_t zp_out, int32_t act_min, int32_t act_max);
+
+/* Global average pooling over H*W for each channel. */
+void tm_global_avgpool(const int8_t *in, int8_t *out, int32_t hw, int32_t c, int32_t zp_in,
+                       int32_t mult, int32_t shift, int32_t zp_out);
+
+/* Max pooling (no zero-point change: max commutes with an affine map of positive scale). */
+void tm_maxpool2d(const int8_t *in, int8_t *out, int32_t in_h, int32_t in_w, int32_t c, int32_t out_h,
+                  int32_t out_w, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t pad_top, int32_t pad_left);
+
+/* Constant padding of an (H, W, C) tensor with `value` (the zero point for a zero pad). */
+void tm_pad2d(const int8_t *in, int8_t *out, int32_t in_h, int32_t in_w, int32_t c, int32_t top,
+              int32_t bottom, int32_t left, int32_t right, int8_t value);
+
+/* Clamp (ReLU / ReLU6 / Clip on a quantized tensor), in place allowed. */
+void tm_clamp(const int8_t *in, int8_t *out, int32_t n, int32_t lo, int32_t hi);
+
+void *memcpy(void *dst, const void *src, unsigned int n);
+void *memset(void *dst, int v, unsigned int n);
+#endif
