@@ -33,6 +33,23 @@ static inline int8_t tm_saturate(int32_t v, int32_t lo, int32_t hi) {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+#define TM_SAT8(v) ((int8_t)__ssat((v), 8))
+#else
+#define TM_SAT8(v) tm_saturate((v), -128, 127)
+#endif
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TM_SMLABB(a, b, acc) __smlabb((a), (b), (acc))
+#define TM_SSUB16(a, b) ((uint32_t)__ssub16((a), (b)))
+#define TM_SMLATT(a, b, acc) __smlatt((a), (b), (acc))
+#else
+#define TM_SMLABB(a, b, acc) ((acc) + (int32_t)(int16_t)((a) & 0xFFFF) * (int16_t)((b) & 0xFFFF))
+#define TM_SMLATT(a, b, acc) ((acc) + (int32_t)(int16_t)((a) >> 16) * (int16_t)((b) >> 16))
+#define TM_SSUB16(a, b) ((uint32_t)(uint16_t)((int16_t)((a) & 0xFFFF) - (int16_t)((b) & 0xFFFF)) | \
+                         ((uint32_t)(uint16_t)((int16_t)((a) >> 16) - (int16_t)((b) >> 16)) << 16))
+#endif
+
 /* im2col for one output pixel: the receptive field as int16 (x - zp_x), zeros for padding. */
 static void tm_im2col(const tm_conv_params *p, const int8_t *in, int32_t iy0, int32_t ix0, int16_t *col) {
     const int32_t c = p->in_c, zp = p->in_zp;
@@ -57,7 +74,7 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
      * SXTB16 yields the pair (w0, w1) and SXTB16 ROR 8 the pair (w2, w3), matching the
      * im2col buffer's natural int16 pairs: two MACs per SMLAD, no shuffling in the loop. */
     const int32_t K = p->kh * p->kw * p->in_c, K4 = K & ~3, cout = p->out_c;
-    const int32_t zp_out = p->out_zp, lo = p->act_min, hi = p->act_max;
+    const int32_t zp_out = p->out_zp;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             tm_im2col(p, in, oy * p->sh - p->pad_top, ox * p->sw - p->pad_left, col);
@@ -79,8 +96,8 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
                     a0 += (int32_t)(*w0++) * *cp;
                     a1 += (int32_t)(*w1++) * *cp++;
                 }
-                out[co] = tm_saturate(zp_out + tm_requantize(a0, mult[co], shift[co]), lo, hi);
-                out[co + 1] = tm_saturate(zp_out + tm_requantize(a1, mult[co + 1], shift[co + 1]), lo, hi);
+                out[co] = TM_SAT8(zp_out + tm_requantize(a0, mult[co], shift[co]));
+                out[co + 1] = TM_SAT8(zp_out + tm_requantize(a1, mult[co + 1], shift[co + 1]));
             }
             for (; co < cout; co++) {
                 const int8_t *w0 = w + co * K;
@@ -94,59 +111,85 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
                     a0 = TM_SMLAD(TM_SXTB16_ROR8(wa), x23, a0);
                 }
                 for (int32_t k = K4; k < K; k++) a0 += (int32_t)(*w0++) * *cp++;
-                out[co] = tm_saturate(zp_out + tm_requantize(a0, mult[co], shift[co]), lo, hi);
+                out[co] = TM_SAT8(zp_out + tm_requantize(a0, mult[co], shift[co]));
             }
             out += cout;
         }
     }
 }
 
+/* One output pixel of a depthwise conv over the valid taps [ky0, ky1) x [kx0, kx1).
+ * Four channels at a time: one word of input and one of weights per tap, split into
+ * even/odd int16 lanes by SXTB16 and multiplied lane by lane (SMLABB/SMLATT). Inside the
+ * image (SUB_ZP = 0) the input zero point is already folded into the bias; at the border it
+ * is subtracted from both lanes with one SSUB16. */
+#define TM_DW_PIXEL(SUB_ZP)                                                                     \
+    do {                                                                                        \
+        int32_t c = 0;                                                                          \
+        for (; c + 4 <= C; c += 4) {                                                            \
+            int32_t a0 = b[c], a1 = b[c + 1], a2 = b[c + 2], a3 = b[c + 3];                     \
+            for (int32_t ky = ky0; ky < ky1; ky++) {                                            \
+                const int8_t *x = base + ky * row + kx0 * step + c;                             \
+                const int8_t *k = w + (ky * kw + kx0) * C + c;                                  \
+                for (int32_t kx = kx0; kx < kx1; kx++) {                                        \
+                    const uint32_t xv = tm_read32(x), wv = tm_read32(k);                        \
+                    x += step; k += C;                                                          \
+                    uint32_t xe = TM_SXTB16(xv), xo = TM_SXTB16_ROR8(xv);                       \
+                    const uint32_t we = TM_SXTB16(wv), wo = TM_SXTB16_ROR8(wv);                 \
+                    if (SUB_ZP) { xe = TM_SSUB16(xe, zz); xo = TM_SSUB16(xo, zz); }            \
+                    a0 = TM_SMLABB(xe, we, a0);                                                 \
+                    a2 = TM_SMLATT(xe, we, a2);                                                 \
+                    a1 = TM_SMLABB(xo, wo, a1);                                                 \
+                    a3 = TM_SMLATT(xo, wo, a3);                                                 \
+                }                                                                               \
+            }                                                                                   \
+            out[c] = TM_SAT8(zp_out + tm_requantize(a0, mult[c], shift[c]));                   \
+            out[c + 1] = TM_SAT8(zp_out + tm_requantize(a1, mult[c + 1], shift[c + 1]));       \
+            out[c + 2] = TM_SAT8(zp_out + tm_requantize(a2, mult[c + 2], shift[c + 2]));       \
+            out[c + 3] = TM_SAT8(zp_out + tm_requantize(a3, mult[c + 3], shift[c + 3]));       \
+        }                                                                                       \
+        for (; c < C; c++) {                                                                    \
+            int32_t acc = b[c];                                                                 \
+            for (int32_t ky = ky0; ky < ky1; ky++)                                              \
+                for (int32_t kx = kx0; kx < kx1; kx++)                                          \
+                    acc += (base[ky * row + kx * step + c] - (SUB_ZP ? zp : 0)) *               \
+                           w[(ky * kw + kx) * C + c];                                           \
+            out[c] = TM_SAT8(zp_out + tm_requantize(acc, mult[c], shift[c]));                   \
+        }                                                                                       \
+    } while (0)
+
+#define TM_DW_PIXEL_3x3()                                                                       \
+    do {                                                                                        \
+        const int32_t ky0 = 0, ky1 = 3, kx0 = 0, kx1 = 3, kw = 3;                               \
+        TM_DW_PIXEL(0);                                                                         \
+    } while (0)
+
 void tm_dwconv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                  const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int8_t *out) {
-    const int32_t C = p->in_c, kh = p->kh, kw = p->kw, zp = p->in_zp;
-    const int32_t zp_out = p->out_zp, lo = p->act_min, hi = p->act_max;
-    const int32_t row = p->in_w * C * p->dh, step = C * p->dw;
+    const int32_t C = p->in_c, kh = p->kh, kw = p->kw, zp = p->in_zp, dh = p->dh, dw = p->dw;
+    const int32_t zp_out = p->out_zp;
+    const int32_t row = p->in_w * C * dh, step = C * dw;
+    const uint32_t zz = ((uint32_t)(uint16_t)zp << 16) | (uint16_t)zp;
+    (void)zz;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         const int32_t iy0 = oy * p->sh - p->pad_top;
+        const int32_t ky0 = iy0 < 0 ? (-iy0 + dh - 1) / dh : 0;
+        const int32_t kyn = (p->in_h - iy0 + dh - 1) / dh, ky1 = kyn < kh ? kyn : kh;
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             const int32_t ix0 = ox * p->sw - p->pad_left;
-            const int inside = iy0 >= 0 && ix0 >= 0 && iy0 + (kh - 1) * p->dh < p->in_h &&
-                               ix0 + (kw - 1) * p->dw < p->in_w;
+            const int32_t kx0 = ix0 < 0 ? (-ix0 + dw - 1) / dw : 0;
+            const int32_t kxn = (p->in_w - ix0 + dw - 1) / dw, kx1 = kxn < kw ? kxn : kw;
             const int8_t *base = in + (iy0 * p->in_w + ix0) * C;
-            if (inside && kh == 3 && kw == 3) {
-                /* The common case, unrolled: 9 taps, the zero point folded into bias_zp. */
-                for (int32_t c = 0; c < C; c++) {
-                    const int8_t *x = base + c, *k = w + c;
-                    int32_t acc = bias_zp[c];
-                    acc += x[0] * k[0] + x[step] * k[C] + x[2 * step] * k[2 * C];
-                    x += row;
-                    acc += x[0] * k[3 * C] + x[step] * k[4 * C] + x[2 * step] * k[5 * C];
-                    x += row;
-                    acc += x[0] * k[6 * C] + x[step] * k[7 * C] + x[2 * step] * k[8 * C];
-                    out[c] = tm_saturate(zp_out + tm_requantize(acc, mult[c], shift[c]), lo, hi);
-                }
-            } else if (inside) {
-                for (int32_t c = 0; c < C; c++) {
-                    int32_t acc = bias_zp[c];
-                    for (int32_t ky = 0; ky < kh; ky++)
-                        for (int32_t kx = 0; kx < kw; kx++)
-                            acc += base[ky * row + kx * step + c] * w[(ky * kw + kx) * C + c];
-                    out[c] = tm_saturate(zp_out + tm_requantize(acc, mult[c], shift[c]), lo, hi);
-                }
+            if (kh == 3 && kw == 3 && ky0 == 0 && ky1 == 3 && kx0 == 0 && kx1 == 3) {
+                /* The common 3x3 interior case with constant bounds, so the taps unroll. */
+                const int32_t *b = bias_zp;
+                TM_DW_PIXEL_3x3();
+            } else if (ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw) {
+                const int32_t *b = bias_zp;
+                TM_DW_PIXEL(0);
             } else {
-                for (int32_t c = 0; c < C; c++) {
-                    int32_t acc = bias[c];
-                    for (int32_t ky = 0; ky < kh; ky++) {
-                        const int32_t iy = iy0 + ky * p->dh;
-                        if (iy < 0 || iy >= p->in_h) continue;
-                        for (int32_t kx = 0; kx < kw; kx++) {
-                            const int32_t ix = ix0 + kx * p->dw;
-                            if (ix < 0 || ix >= p->in_w) continue;
-                            acc += (in[(iy * p->in_w + ix) * C + c] - zp) * w[(ky * kw + kx) * C + c];
-                        }
-                    }
-                    out[c] = tm_saturate(zp_out + tm_requantize(acc, mult[c], shift[c]), lo, hi);
-                }
+                const int32_t *b = bias;
+                TM_DW_PIXEL(1);
             }
             out += C;
         }

@@ -17,8 +17,14 @@ typedef struct {
 } tm_conv_params;
 
 static inline int32_t tm_requantize(int32_t acc, int32_t mult, int32_t shift) {
-    int64_t prod = (int64_t)acc * (int64_t)mult + ((int64_t)1 << (shift - 1));
-    return (int32_t)(prod >> shift);
+    const int64_t prod = (int64_t)acc * (int64_t)mult;
+    if (shift > 32) {
+        /* The rounding term 2^(shift-1) only touches the high word: one SMULL, one add, one
+         * shift, and still exactly floor((acc*mult + 2^(shift-1)) / 2^shift). */
+        const int32_t hi = (int32_t)(prod >> 32) + (int32_t)(1u << (shift - 33));
+        return hi >> (shift - 32);
+    }
+    return (int32_t)((prod + ((int64_t)1 << (shift - 1))) >> shift);
 }
 
 /* Standard convolution (group = 1), also used for dense layers (1x1 spatial). `col` is an
