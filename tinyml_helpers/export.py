@@ -240,10 +240,17 @@ def export_with_micromind(model: Any, path: str | os.PathLike,
         model.input_shape = list(shape)
     path = Path(path)
     model.eval()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        written = Path(convert_to_onnx(model, path))
+    from loguru import logger
+
+    # micromind logs "Saved converted ONNX model" through its own loguru handler on stderr.
+    logger.disable("micromind")
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            written = Path(convert_to_onnx(model, path))
+    finally:
+        logger.enable("micromind")
     extra = written.with_name(written.name + ".data")
     return [written] + ([extra] if extra.exists() else [])
 
