@@ -227,3 +227,175 @@ def plot_size_breakdown(breakdowns: "dict[str, dict[str, int]]", ax: "Any" = Non
     ax.set_xlim(0, max(left) * 1.25)
     ax.legend(fontsize=8, loc="lower right")
     return ax
+
+
+# =============================================================================
+# Notebook 00: why TinyML (owned by the cost-model engineer)
+# =============================================================================
+def plot_data_rates(rates: "dict[str, float]", capacities: "dict[str, float] | None" = None,
+                    ax: "Any" = None) -> "Any":
+    """Horizontal bars of bytes per second (log scale); dashed lines for link capacities.
+
+    Example:
+        >>> ax = plot_data_rates({"raw audio": 32000, "keyword events": 0.1}, {"LoRa SF7": 683.6})
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 0.5 + 0.45 * len(rates)))
+    names, values = list(rates), [max(v, 1e-6) for v in rates.values()]
+    bars = ax.barh(names, values, color="tab:blue")
+    ax.bar_label(bars, labels=[_bytes_rate_text(v) for v in rates.values()], fontsize=8, padding=3)
+    for (label, cap), color in zip((capacities or {}).items(), ("tab:red", "tab:orange", "tab:green", "tab:purple")):
+        ax.axvline(cap, color=color, ls="--", lw=1, label=f"{label}: {_bytes_rate_text(cap)}")
+    ax.set_xscale("log")
+    ax.set_xlabel("bytes per second (log scale)")
+    ax.invert_yaxis()
+    ax.set_xlim(right=max([*values, *(capacities or {}).values()]) * 30)
+    if capacities:
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("What leaves the device: raw data vs events")
+    return ax
+
+
+def _bytes_rate_text(value: float) -> str:
+    for scale, unit in ((1e6, "MB/s"), (1e3, "kB/s")):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g} B/s"
+
+
+def plot_energy_per_byte_vs_mac(radio_j_per_byte: "dict[str, float]", mac_j: float, mcu_name: str = "MCU",
+                                ax: "Any" = None) -> "Any":
+    """Energy to send one byte over each radio vs energy of one MAC on an MCU (log scale),
+    labelled with how many MACs one radio byte buys.
+
+    Example:
+        >>> ax = plot_energy_per_byte_vs_mac({"BLE": 1.15e-7}, 3.1e-10, "nRF52840")
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 2.8))
+    names = [f"send 1 byte: {k}" for k in radio_j_per_byte] + [f"1 int8 MAC on {mcu_name}"]
+    values = list(radio_j_per_byte.values()) + [mac_j]
+    colors = ["tab:red"] * len(radio_j_per_byte) + ["tab:green"]
+    bars = ax.barh(names, values, color=colors)
+    labels = [f"{v * 1e9:.3g} nJ = {v / mac_j:,.0f} MACs" for v in radio_j_per_byte.values()] + [f"{mac_j * 1e12:.3g} pJ"]
+    ax.bar_label(bars, labels=labels, fontsize=8, padding=3)
+    ax.set_xscale("log")
+    ax.set_xlim(right=max(values) * 200)
+    ax.invert_yaxis()
+    ax.set_xlabel("energy (J, log scale)")
+    ax.set_title("Radio energy per byte vs compute energy per MAC")
+    return ax
+
+
+def plot_mcus_vs_models(mcus: "Sequence[Any]", costs: "Sequence[Any]", mac_budgets: "dict[str, float]",
+                        axes: "Any" = None) -> "Any":
+    """Left: MCUs (SRAM vs flash) with models (peak RAM vs int8 flash) on the same log axes,
+    over the TinyML target region (KB to MB). Right: MAC budgets vs model MACs.
+
+    ``mcus`` are :class:`tinyml_helpers.cost.MCU`, ``costs`` are :class:`ModelCost`.
+
+    Example:
+        >>> from tinyml_helpers import cost
+        >>> axes = plot_mcus_vs_models([cost.get_mcu("nRF52840")], [cost.ModelCost(1, 10**6, 30_000, 16_000, name="m")],
+        ...                            {"nRF52840": 16e6})
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11.0, 4.2), gridspec_kw={"width_ratios": [1.25, 1]})
+    ax, bx = axes
+    kb = 1024
+    ax.add_patch(Rectangle((1, 1), 1024 - 1, 4096 - 1, color="tab:green", alpha=0.08, zorder=0))
+    ax.text(1.3, 2500, "TinyML target:\nKBs of working memory,\nKBs-MBs of storage", fontsize=8, color="darkgreen",
+            va="top")
+    for m in mcus:
+        ax.scatter(m.sram_bytes / kb, m.flash_bytes / kb, marker="s", s=45, color="tab:blue", zorder=3)
+        ax.annotate(m.name, (m.sram_bytes / kb, m.flash_bytes / kb), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")
+    for c in costs:
+        ax.scatter(c.peak_ram_bytes / kb, c.flash_bytes / kb, marker="o", s=45, color="tab:orange", zorder=3)
+        ax.annotate(c.name, (c.peak_ram_bytes / kb, c.flash_bytes / kb), fontsize=7, color="tab:orange",
+                    xytext=(4, -9), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(1, 4096)
+    ax.set_ylim(1, 16384)
+    ax.set_xlabel("RAM: MCU SRAM / model peak activations (KB)")
+    ax.set_ylabel("flash: MCU flash / model int8 weights (KB)")
+    ax.set_title("Memory: MCUs (squares) vs models (dots)")
+    ax.grid(alpha=0.3, which="both", lw=0.4)
+    names = list(mac_budgets)
+    bx.barh(names, [mac_budgets[n] / 1e6 for n in names], color="tab:blue", alpha=0.7)
+    for c, color in zip(costs, ("tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink")):
+        bx.axvline(c.macs / 1e6, color=color, ls="--", lw=1.2, label=f"{c.name}: {c.macs / 1e6:.3g} M")
+    bx.set_xscale("log")
+    bx.invert_yaxis()
+    bx.set_xlabel("MACs per inference (millions, log scale)")
+    bx.set_title("Compute: MAC budget per inference vs model MACs")
+    bx.legend(fontsize=7, loc="lower right")
+    plt.tight_layout()
+    return axes
+
+
+def plot_fit_fractions(reports: "Sequence[Any]", ax: "Any" = None) -> "Any":
+    """Grouped bars: fraction of flash / RAM / MAC budget each model uses on one MCU.
+
+    ``reports`` are :class:`tinyml_helpers.cost.FitReport` for the same MCU.
+
+    Example:
+        >>> from tinyml_helpers import cost
+        >>> ax = plot_fit_fractions([cost.fits(cost.ModelCost(1, 10**6, 30_000, 16_000, name="m"), "nRF52840")])
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 3.0))
+    resources = ["flash", "ram", "macs"]
+    colors = {"flash": "tab:blue", "ram": "tab:orange", "macs": "tab:green"}
+    x = np.arange(len(reports))
+    width = 0.26
+    for i, res in enumerate(resources):
+        vals = [r.fraction(res) for r in reports]
+        ax.bar(x + (i - 1) * width, vals, width, label=res, color=colors[res])
+    ax.axhline(1.0, color="tab:red", lw=1, ls="--")
+    ax.set_xticks(x, [f"{r.model}\n{'fits' if r.fits else 'too big'} ({r.binding})" for r in reports], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("used / available (log)")
+    ax.set_title(f"Which models fit {reports[0].mcu if reports else ''}? (above the red line: too big)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_live_memory(per_step: "dict[str, Sequence[int]]", ax: "Any" = None) -> "Any":
+    """Bytes of activations live at each step of each model's graph, with each peak marked.
+
+    ``per_step`` maps a model name to ``cost.live_bytes_per_step(lifetimes)``.
+
+    Example:
+        >>> ax = plot_live_memory({"toy": [400, 500, 210]})
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 3.0))
+    for name, values in per_step.items():
+        values = list(values)
+        steps = [i / max(len(values) - 1, 1) for i in range(len(values))]
+        line, = ax.plot(steps, [v / 1024 for v in values], lw=1.2, label=name)
+        peak = max(range(len(values)), key=lambda i: values[i])
+        ax.scatter([steps[peak]], [values[peak] / 1024], color=line.get_color(), zorder=3)
+        ax.annotate(f"peak {values[peak] / 1024:,.1f} KB", (steps[peak], values[peak] / 1024), fontsize=7,
+                    xytext=(4, 4), textcoords="offset points", color=line.get_color())
+    ax.set_yscale("log")
+    ax.set_xlabel("position in the graph (0 = first op, 1 = last op)")
+    ax.set_ylabel("live activations (KB, log)")
+    ax.set_title("Working memory along the graph (int8, tensor lifetimes)")
+    ax.grid(alpha=0.3, lw=0.4)
+    ax.legend(fontsize=8)
+    return ax

@@ -87,3 +87,62 @@ def pruning_explorer(grid: "dict[str, list[dict[str, float]]]", level: float = 0
     update()
     box = widgets.VBox([widgets.HBox([toggle, slider]), out])
     return box
+
+
+# =============================================================================
+# Notebook 00: why TinyML (owned by the cost-model engineer)
+# =============================================================================
+def describe_fits(costs: "Sequence[Any]", mcu: str) -> str:
+    """One text table: each model's fit on ``mcu`` and its binding resource.
+
+    Example:
+        >>> from tinyml_helpers import cost
+        >>> print(describe_fits([cost.ModelCost(1, 10**6, 30_000, 16_000, name="m")], "nRF52840"))  # doctest: +ELLIPSIS
+        nRF52840: ...
+    """
+    from .cost import fits, get_mcu
+
+    m = get_mcu(mcu)
+    lines = [m.summary(), f"  {'model':<22} {'fits?':<7} {'binding':<8} {'flash':>7} {'RAM':>7} {'MACs':>7}"]
+    for c in costs:
+        r = fits(c, m)
+        lines.append(f"  {c.name[:22]:<22} {'yes' if r.fits else 'NO':<7} {r.binding:<8} "
+                     f"{r.fraction('flash'):>7.0%} {r.fraction('ram'):>7.0%} {r.fraction('macs'):>7.0%}")
+    lines.append("  (percent of the MCU's flash, SRAM and MAC budget per inference; "
+                 + ("MAC budget from the source)" if m.mac_budget_per_inference else
+                    "MAC budget derived from the clock, assumed MACs/cycle and 0.5 s)"))
+    return "\n".join(lines)
+
+
+def mcu_fit_explorer(costs: "Sequence[Any]", mcu: str = "seed example") -> "Any":
+    """Dropdown over the MCU catalog: which models fit, and which resource binds.
+
+    ``costs`` are :class:`tinyml_helpers.cost.ModelCost`. The default MCU's table is printed
+    at once, so a headless run shows it too.
+
+    Example:
+        >>> from tinyml_helpers import cost
+        >>> w = mcu_fit_explorer([cost.ModelCost(1, 10**6, 30_000, 16_000, name="m")], "RP2040")  # doctest: +ELLIPSIS
+        RP2040: ...
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from .cost import MCU_CATALOG, fits, get_mcu
+    from .plots import plot_fit_fractions
+
+    default = get_mcu(mcu).name
+    dropdown = widgets.Dropdown(options=list(MCU_CATALOG), value=default, description="MCU")
+    out = widgets.Output()
+
+    def update(*_: Any) -> None:
+        with out:
+            out.clear_output(wait=True)
+            print(describe_fits(costs, dropdown.value))
+            plot_fit_fractions([fits(c, dropdown.value) for c in costs])
+            plt.show()
+
+    dropdown.observe(update, names="value")
+    print(describe_fits(costs, default))
+    update()
+    return widgets.VBox([dropdown, out])

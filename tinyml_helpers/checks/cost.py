@@ -1,0 +1,121 @@
+"""Exercise checks for notebook 00 (why TinyML): data rates and what a layer costs.
+
+The references are the computation modules: :func:`tinyml_helpers.edge.raw_data_rate` and
+:mod:`tinyml_helpers.cost` measured on a real ``torch.nn.Conv2d``.
+
+Example:
+    >>> check_audio_rate(lambda sample_rate_hz, bits_per_sample, channels=1: None)
+    ❌ 00.audio_rate: not attempted yet (your function returned None).
+       Hint: samples per second x bytes per sample x channels (16 bits = 2 bytes)
+    False
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import check_function
+
+__all__ = ["check_audio_rate", "check_conv_macs", "check_int8_flash", "reference_conv_macs",
+           "reference_int8_conv_flash"]
+
+
+def _reference_audio_rate(sample_rate_hz: float, bits_per_sample: int, channels: int = 1) -> float:
+    from ..edge import raw_data_rate
+
+    return raw_data_rate(sample_rate_hz, bits_per_sample / 8, channels)
+
+
+def check_audio_rate(learner_fn: Callable[..., Any]) -> bool:
+    """Check ``audio_bytes_per_second(sample_rate_hz, bits_per_sample, channels=1)``."""
+    cases = [((16_000, 16), {}), ((44_100, 16), {"channels": 2}), ((8_000, 8), {})]
+
+    def explain(got: Any, want: float, case: Any) -> str | None:
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            return None
+        if got == want * 8:
+            return f"got {got:,.0f}, expected {want:,.0f}: that is bits per second; divide by 8 for bytes"
+        channels = case[1].get("channels", 1)
+        if channels > 1 and got * channels == want:
+            return f"got {got:,.0f}, expected {want:,.0f}: multiply by the number of channels"
+        return None
+
+    return check_function("00.audio_rate", learner_fn, _reference_audio_rate, cases, explain=explain,
+                          hint="samples per second x bytes per sample x channels (16 bits = 2 bytes)")
+
+
+def _conv(c_in: int, c_out: int, kernel: tuple[int, int], groups: int, bias: bool = True) -> Any:
+    from torch import nn
+
+    return nn.Conv2d(c_in, c_out, kernel, groups=groups, bias=bias)
+
+
+def reference_conv_macs(c_in: int, c_out: int, kernel: tuple[int, int], out_hw: tuple[int, int],
+                        groups: int = 1) -> int:
+    """MACs of a Conv2d producing an ``out_hw`` map, measured by the cost model.
+
+    Example:
+        >>> reference_conv_macs(1, 64, (10, 4), (25, 5))
+        320000
+    """
+    from ..cost import count_macs
+
+    kh, kw = kernel
+    oh, ow = out_hw
+    # a stride-1 unpadded conv on an input of (out + kernel - 1) gives exactly out_hw
+    return count_macs(_conv(c_in, c_out, kernel, groups), (c_in, oh + kh - 1, ow + kw - 1))
+
+
+def check_conv_macs(learner_fn: Callable[..., Any]) -> bool:
+    """Check ``conv2d_macs(c_in, c_out, kernel, out_hw, groups=1)``."""
+    cases = [((1, 64, (10, 4), (25, 5)), {}),            # the DS-CNN's first layer
+             ((64, 64, (1, 1), (25, 5)), {}),            # a pointwise conv
+             ((64, 64, (3, 3), (25, 5)), {"groups": 64})]  # a depthwise conv
+
+    def explain(got: Any, want: int, case: Any) -> str | None:
+        groups = case[1].get("groups", 1)
+        c_in, c_out, (kh, kw), (oh, ow) = case[0]
+        if groups > 1 and got == want * groups:
+            return (f"got {got:,}, expected {want:,}: in a grouped/depthwise conv each output channel "
+                    f"only sees c_in / groups = {c_in // groups} input channel(s)")
+        if got == c_in * c_out * kh * kw // groups:
+            return f"got {got:,}: that is the number of weights; each one is used at every output position"
+        return None
+
+    return check_function("00.conv_macs", learner_fn, reference_conv_macs, cases, explain=explain,
+                          hint="MACs = out_h x out_w x c_out x (c_in / groups) x k_h x k_w")
+
+
+def reference_int8_conv_flash(c_in: int, c_out: int, kernel: tuple[int, int], groups: int = 1) -> int:
+    """int8 flash bytes of a Conv2d with bias (int8 weights, int32 biases), by the cost model.
+
+    Example:
+        >>> reference_int8_conv_flash(1, 64, (10, 4))
+        2816
+    """
+    from ..cost import flash_bytes
+
+    return flash_bytes(_conv(c_in, c_out, kernel, groups), "int8")
+
+
+def check_int8_flash(learner_fn: Callable[..., Any]) -> bool:
+    """Check ``int8_conv_flash_bytes(c_in, c_out, kernel, groups=1)``."""
+    cases = [((1, 64, (10, 4)), {}), ((64, 64, (1, 1)), {}), ((64, 64, (3, 3)), {"groups": 64})]
+
+    def explain(got: Any, want: int, case: Any) -> str | None:
+        c_in, c_out, (kh, kw) = case[0]
+        groups = case[1].get("groups", 1)
+        weights = c_out * c_in // groups * kh * kw
+        if got == weights + c_out:
+            return f"got {got:,}, expected {want:,}: the biases are int32 (4 bytes each), not int8"
+        if got == weights:
+            return f"got {got:,}, expected {want:,}: you forgot the {c_out} biases (int32, 4 bytes each)"
+        if got == 4 * (weights + c_out):
+            return f"got {got:,}: that is fp32; int8 weights take 1 byte each"
+        if groups > 1 and got == c_out * c_in * kh * kw + 4 * c_out:
+            return f"got {got:,}: a depthwise kernel has c_in / groups = {c_in // groups} input channel(s)"
+        return None
+
+    return check_function("00.int8_flash", learner_fn, reference_int8_conv_flash, cases, explain=explain,
+                          hint="int8 weights (1 byte each, c_out x c_in/groups x k_h x k_w) + int32 biases (4 bytes x c_out)")

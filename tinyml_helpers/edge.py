@@ -1,0 +1,242 @@
+"""Cloud versus edge, in numbers: data rates, radio energy per byte, compute energy per MAC,
+and latency (notebook 00).
+
+Everything here is arithmetic on stated figures. Radio figures come from datasheets and
+are *on-air* costs: transmit current x supply voltage x time on air at the PHY bit rate.
+Real links add headers, acknowledgements, connection events, retries and wake-up time,
+so the true energy per useful byte is higher: these are lower bounds for the cloud side.
+Compute energy per MAC is ``energy per cycle / MACs per cycle`` with the MCU's datasheet
+run current (see :mod:`tinyml_helpers.cost.mcus`) and the course's assumed MACs/cycle.
+
+Radios (``RADIOS``):
+
+* **BLE 1 Mbps** on the nRF52840: 4.8 mA radio TX at 0 dBm, 3 V, DC/DC (Nordic nRF52840
+  Product Specification, radio current consumption).
+* **LoRa SF7 / 125 kHz** on the Semtech SX1276: 29 mA transmit at +13 dBm (RFO pin), 3.3 V;
+  5469 bit/s nominal LoRa bit rate at SF7, 125 kHz bandwidth (Semtech SX1276/77/78/79
+  datasheet, power consumption and LoRa modem bit-rate tables).
+* **Wi-Fi 802.11n MCS7, 20 MHz** on an ESP32-S2-WROOM module: 135 mA average TX at 3.3 V
+  (Espressif ESP32-S2-WROOM datasheet v1.1, Table 7 "Current consumption depending on RF
+  modes"); 65 Mbit/s PHY rate of MCS7 at 20 MHz with the 800 ns guard interval (IEEE
+  802.11n-2009 modulation and coding scheme table).
+
+Example:
+    >>> raw_data_rate(16_000, 2)      # 16 kHz, 16-bit mono audio
+    32000.0
+    >>> round(RADIOS["BLE"].energy_per_byte_j * 1e9, 1)   # nJ per byte on air
+    115.2
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .cost.mcus import MCU, get_mcu
+
+__all__ = [
+    "RadioLink",
+    "RADIOS",
+    "raw_data_rate",
+    "video_data_rate",
+    "event_data_rate",
+    "airtime_s",
+    "transmit_energy_j",
+    "energy_per_mac_j",
+    "inference_energy_j",
+    "inference_latency_s",
+    "cloud_latency_s",
+    "macs_per_radio_byte",
+    "DEFAULT_NETWORK_RTT_S",
+]
+
+# Assumption, not a measurement: a typical internet round trip from a gateway to a cloud
+# region and back; change it to see how much it matters.
+DEFAULT_NETWORK_RTT_S = 0.1
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'}, got {value}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RadioLink:
+    """A radio's transmit current, supply voltage and PHY bit rate, with the source."""
+
+    name: str
+    tx_current_a: float
+    supply_v: float
+    bit_rate_bps: float
+    source: str
+
+    @property
+    def tx_power_w(self) -> float:
+        """Electrical power drawn while transmitting (W)."""
+        return self.tx_current_a * self.supply_v
+
+    @property
+    def bytes_per_second(self) -> float:
+        """Raw PHY capacity in bytes per second (an upper bound on useful throughput)."""
+        return self.bit_rate_bps / 8
+
+    @property
+    def energy_per_byte_j(self) -> float:
+        """On-air energy per byte (J): TX power x 8 bits / bit rate (a lower bound)."""
+        return self.tx_power_w * 8 / self.bit_rate_bps
+
+
+RADIOS: dict[str, RadioLink] = {
+    "BLE": RadioLink("BLE 1 Mbps (nRF52840, 0 dBm)", tx_current_a=4.8e-3, supply_v=3.0, bit_rate_bps=1e6,
+                     source="Nordic nRF52840 Product Specification: TX 0 dBm 4.8 mA (DC/DC, 3 V); BLE 1 Mbps PHY"),
+    "LoRa": RadioLink("LoRa SF7/125 kHz (SX1276, +13 dBm)", tx_current_a=29e-3, supply_v=3.3, bit_rate_bps=5469,
+                      source="Semtech SX1276 datasheet: TX +13 dBm 29 mA; SF7, 125 kHz: 5469 bit/s"),
+    "Wi-Fi": RadioLink("Wi-Fi 802.11n MCS7 (ESP32-S2-WROOM)", tx_current_a=135e-3, supply_v=3.3, bit_rate_bps=65e6,
+                       source="Espressif ESP32-S2-WROOM datasheet v1.1 Table 7: 802.11n HT20 MCS7 TX 135 mA avg "
+                              "at 3.3 V; IEEE 802.11n MCS7 HT20 = 65 Mbit/s"),
+}
+
+
+def raw_data_rate(sample_rate_hz: float, bytes_per_sample: float, channels: int = 1) -> float:
+    """Bytes per second of an uncompressed sampled signal.
+
+    Example:
+        >>> raw_data_rate(16_000, 2, channels=2)
+        64000.0
+    """
+    _positive("sample_rate_hz", sample_rate_hz)
+    _positive("bytes_per_sample", bytes_per_sample)
+    if not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"channels must be a positive integer, got {channels!r}")
+    return float(sample_rate_hz) * bytes_per_sample * channels
+
+
+def video_data_rate(width: int, height: int, fps: float, channels: int = 3, bytes_per_value: int = 1) -> float:
+    """Bytes per second of uncompressed video (``width x height x channels x fps``).
+
+    Example:
+        >>> video_data_rate(96, 96, fps=10, channels=1)   # a 96x96 grayscale sensor at 10 fps
+        92160.0
+    """
+    for key, value in (("width", width), ("height", height), ("channels", channels),
+                       ("bytes_per_value", bytes_per_value)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    _positive("fps", fps)
+    return float(width * height * channels * bytes_per_value * fps)
+
+
+def event_data_rate(events_per_hour: float, bytes_per_event: float) -> float:
+    """Average bytes per second when the device only reports events.
+
+    Example:
+        >>> event_data_rate(3600, 8)
+        8.0
+    """
+    _positive("events_per_hour", events_per_hour, allow_zero=True)
+    _positive("bytes_per_event", bytes_per_event)
+    return events_per_hour * bytes_per_event / 3600.0
+
+
+def _radio(radio: str | RadioLink) -> RadioLink:
+    if isinstance(radio, RadioLink):
+        return radio
+    if radio in RADIOS:
+        return RADIOS[radio]
+    raise KeyError(f"unknown radio {radio!r}; known radios: {', '.join(RADIOS)}")
+
+
+def airtime_s(nbytes: float, radio: str | RadioLink) -> float:
+    """Seconds on air to send ``nbytes`` at the radio's PHY bit rate (no protocol overhead).
+
+    Example:
+        >>> airtime_s(125_000, "BLE")
+        1.0
+    """
+    _positive("nbytes", nbytes, allow_zero=True)
+    return nbytes * 8 / _radio(radio).bit_rate_bps
+
+
+def transmit_energy_j(nbytes: float, radio: str | RadioLink) -> float:
+    """On-air energy (J) to send ``nbytes`` (a lower bound: no headers, no retries).
+
+    Example:
+        >>> round(transmit_energy_j(1000, "BLE") * 1e6, 1)   # uJ for 1 kB over BLE
+        115.2
+    """
+    _positive("nbytes", nbytes, allow_zero=True)
+    return nbytes * _radio(radio).energy_per_byte_j
+
+
+def energy_per_mac_j(mcu: str | MCU = "nRF52840", macs_per_cycle: float | None = None) -> float:
+    """Energy (J) of one int8 MAC on an MCU: datasheet energy per cycle / MACs per cycle.
+
+    Example:
+        >>> round(energy_per_mac_j("nRF52840") * 1e12)    # pJ: 156 pJ/cycle at 0.5 MAC/cycle
+        312
+    """
+    m = get_mcu(mcu)
+    per_cycle = m.energy_per_cycle_j()
+    if per_cycle is None:
+        with_figures = [x.name for x in _catalog_with_energy()]
+        raise ValueError(f"{m.name} has no datasheet run current in the catalog; use one of {with_figures}")
+    rate = m.macs_per_cycle if macs_per_cycle is None else _positive("macs_per_cycle", macs_per_cycle)
+    return per_cycle / rate
+
+
+def _catalog_with_energy() -> list[MCU]:
+    from .cost.mcus import MCU_CATALOG
+
+    return [m for m in MCU_CATALOG.values() if m.energy_per_cycle_j() is not None]
+
+
+def inference_energy_j(macs: float, mcu: str | MCU = "nRF52840", macs_per_cycle: float | None = None) -> float:
+    """Compute energy (J) of one inference of ``macs`` MACs (MAC work only; a lower bound).
+
+    Example:
+        >>> round(inference_energy_j(1_000_000, "nRF52840") * 1e6, 1)   # uJ per 1 M MACs
+        312.0
+    """
+    _positive("macs", macs, allow_zero=True)
+    return macs * energy_per_mac_j(mcu, macs_per_cycle)
+
+
+def inference_latency_s(macs: float, mcu: str | MCU, macs_per_cycle: float | None = None) -> float:
+    """Seconds for ``macs`` MACs on one core at the MCU's max clock and MACs per cycle.
+
+    Example:
+        >>> inference_latency_s(32_000_000, "nRF52840")    # 64 MHz x 0.5 MAC/cycle
+        1.0
+    """
+    _positive("macs", macs, allow_zero=True)
+    m = get_mcu(mcu)
+    if m.clock_hz is None:
+        raise ValueError(f"{m.name} has no clock frequency in its source; pick a catalog MCU with a clock")
+    rate = m.macs_per_cycle if macs_per_cycle is None else _positive("macs_per_cycle", macs_per_cycle)
+    return macs / (m.clock_hz * rate)
+
+
+def cloud_latency_s(payload_bytes: float, radio: str | RadioLink, network_rtt_s: float = DEFAULT_NETWORK_RTT_S,
+                    server_s: float = 0.0) -> float:
+    """Time from "data captured" to "answer back": uplink air time + network round trip +
+    server compute (the short downlink answer is neglected).
+
+    Example:
+        >>> round(cloud_latency_s(32_000, "BLE", network_rtt_s=0.1), 3)   # 1 s of audio over BLE
+        0.356
+    """
+    _positive("network_rtt_s", network_rtt_s, allow_zero=True)
+    _positive("server_s", server_s, allow_zero=True)
+    return airtime_s(payload_bytes, radio) + network_rtt_s + server_s
+
+
+def macs_per_radio_byte(radio: str | RadioLink, mcu: str | MCU = "nRF52840",
+                        macs_per_cycle: float | None = None) -> float:
+    """How many MACs cost as much energy as sending one byte over ``radio``.
+
+    Example:
+        >>> round(macs_per_radio_byte("BLE"))
+        369
+    """
+    return _radio(radio).energy_per_byte_j / energy_per_mac_j(mcu, macs_per_cycle)
