@@ -1,0 +1,161 @@
+"""Closed-form PhiNet costs and the hardware-aware-scaling solver."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tinyml_helpers import scaling as sc
+from tinyml_helpers.models.phinet import build_phinet
+
+
+def test_expansion_factor_follows_micromind():
+    from micromind.networks.phinet import get_xpansion_factor
+
+    for t0, beta, block, n in [(4.0, 0.66, 1, 7), (6.0, 1.5, 7, 7), (3.0, 0.5, 4, 9)]:
+        assert sc.expansion_factor(t0, beta, block, n) == pytest.approx(get_xpansion_factor(t0, beta, block, n))
+    with pytest.raises(ValueError, match="block must be in 1..num_layers"):
+        sc.expansion_factor(4.0, 1.0, 0, 7)
+
+
+def test_block_specs_match_the_built_network():
+    """Channels, expansions and resolutions derived from micromind's construction."""
+    model = build_phinet((3, 160, 160), 10, alpha=1.0, beta=0.66, t0=4.0, num_layers=7)
+    blocks = sc.phinet_blocks((3, 160, 160), 0.66, 4.0, 7)
+    assert [b.in_channels for b in blocks] == [24, 24, 24, 48, 48, 96, 96]
+    assert [b.out_channels for b in blocks] == [24, 24, 48, 48, 96, 96, 192]
+    assert [b.stride for b in blocks] == [2, 1, 2, 1, 2, 1, 2]
+    assert blocks[0].in_hw == (80, 80) and blocks[-1].out_hw == (5, 5)
+    # the expand conv of each expansion block (micromind's _layers[3:]) has int(t_B * C_B) outputs
+    expand = [blk._layers[0] for blk in list(model._layers)[3:]]
+    assert [c.out_channels for c in expand] == [int(b.expansion * b.in_channels) for b in blocks]
+
+
+def test_odd_non_square_resolution_rounds_up():
+    blocks = sc.phinet_blocks((1, 49, 40), 1.0, 4.0, 7)
+    assert blocks[0].in_hw == (25, 20) and blocks[-1].out_hw == (2, 2)
+
+
+def test_closed_forms_by_hand():
+    # one block, alpha 0.5, t 6, C 24, K 3: 2*0.25*6*576 + 0.5*6*24*9 = 1728 + 648
+    assert sc.block_params(0.5, 6.0, 24, 3) == pytest.approx(2376.0)
+    assert sc.block_macs(0.5, 6.0, 24, 10, 10, 3) == pytest.approx(237600.0)
+    assert sc.closed_form_ram((3, 160, 160), 1.0, 4.0, "int8") == 160 * 160 * (4 + 4 + 3)
+    assert sc.closed_form_ram((3, 160, 160), 1.0, 4.0, "fp32") == 4 * 160 * 160 * 11
+    blocks = sc.phinet_blocks((3, 160, 160), 0.66, 4.0, 7)
+    want = sum(b.in_hw[0] * b.in_hw[1] * sc.block_params(1.0, b.expansion, b.in_channels) for b in blocks)
+    assert sc.closed_form_macs((3, 160, 160), 1.0, 0.66, 4.0, 7) == pytest.approx(want)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        sc.closed_form_ram((3, 32, 32), 1.0, 4.0, "int4")
+
+
+def test_closed_forms_scale_with_alpha_as_stated():
+    p1 = sc.closed_form_params((3, 96, 96), 1.0, 1.0, 4.0)
+    p2 = sc.closed_form_params((3, 96, 96), 2.0, 1.0, 4.0)
+    assert 2.0 < p2 / p1 < 4.0  # between linear (depthwise) and quadratic (1x1 convs)
+
+
+def test_alpha_for_macs_inverts_the_mac_formula():
+    alpha = sc.alpha_for_macs(4e6, (1, 49, 40), 1.0, 4.0)
+    assert sc.closed_form_macs((1, 49, 40), alpha, 1.0, 4.0) == pytest.approx(4e6, rel=1e-9)
+    with pytest.raises(ValueError, match="mac_budget must be positive"):
+        sc.alpha_for_macs(0, (1, 49, 40), 1.0, 4.0)
+
+
+def test_seed_example_measures_as_the_deck_says():
+    """alpha 1, beta 0.66, t0 4 at 160x160x3, 7 blocks (micromind 0.2.1, no head, full mode)."""
+    from micromind.networks import PhiNet
+    from torchinfo import summary
+    import torch
+
+    net = PhiNet((3, 160, 160), num_layers=7, alpha=1.0, beta=0.66, t_zero=4.0, include_top=False)
+    s = summary(net, input_data=torch.zeros(1, 3, 160, 160), verbose=0)
+    assert s.total_params == 259_944
+    assert abs(s.total_mult_adds - 62.9e6) < 0.05e6
+
+
+# ----------------------------------------------------------------------------- solver
+
+def fake_measure(shape, num_classes, alpha, beta, t0, num_layers, compatibility, dtype):
+    """Deterministic, monotone stand-in for measured costs (keeps solver tests fast)."""
+    cf = sc.closed_form_costs(shape, alpha, beta, t0, num_layers, dtype)
+    ram = shape[1] * shape[2] / 4 * alpha * (24 * t0 + 24) * sc.BYTES_PER_ELEMENT[dtype]
+    return sc.PhiNetCosts(params=int(cf["params"] * 1.1 + 100 * num_classes),
+                          macs=int(cf["macs"] * 0.8),
+                          flash_bytes=int(cf["flash_bytes"] * 1.1 + 100 * num_classes),
+                          peak_ram_bytes=int(ram), dtype=dtype)
+
+
+def test_solver_returns_a_fitting_network_that_uses_the_budget():
+    budget = sc.Budget(flash_bytes=200_000, ram_bytes=60_000, macs=5e6)
+    sol = sc.solve_phinet(budget, (1, 49, 40), 12, measure=fake_measure)
+    assert sol.costs.flash_bytes <= 200_000 and sol.costs.peak_ram_bytes <= 60_000 and sol.costs.macs <= 5e6
+    assert max(sol.utilization.values()) > 0.9, sol.summary()
+    assert sol.binding in ("flash", "RAM", "MACs")
+    # one alpha_refine step more would not fit (the solver maximised alpha)
+    bigger = fake_measure((1, 49, 40), 12, sol.alpha + 0.01, sol.beta, sol.t0, 7, True, "int8")
+    assert not (bigger.flash_bytes <= 200_000 and bigger.peak_ram_bytes <= 60_000 and bigger.macs <= 5e6)
+    assert "binding resource" in sol.summary()
+
+
+def test_solver_is_exhaustive_enough():
+    """The solver's pick is at least as good as the best fitting point of a brute-force grid."""
+    budget = sc.Budget(flash_bytes=300_000, ram_bytes=80_000, macs=3e6)
+    sol = sc.solve_phinet(budget, (1, 49, 40), 12, betas=(0.5, 1.0, 1.5), t0s=(2.0, 4.0, 6.0),
+                          max_candidates=9, measure=fake_measure)
+    limits = budget.limits()
+    best = 0.0
+    for b in (0.5, 1.0, 1.5):
+        for t in (2.0, 4.0, 6.0):
+            for i in range(2, 301, 5):
+                c = fake_measure((1, 49, 40), 12, i / 100, b, t, 7, True, "int8")
+                if all(getattr(c, k) <= v for k, v in limits.items()):
+                    best = max(best, math.exp(sum(math.log(getattr(c, k) / v) for k, v in limits.items()) / 3))
+    assert sol.score >= best - 1e-9
+
+
+def test_solver_searches_resolution_and_depth():
+    budget = sc.Budget(flash_bytes=2e6, ram_bytes=150_000, macs=20e6)
+    sol = sc.solve_phinet(budget, (3, 160, 160), 10, resolutions=[(64, 64), (96, 96)],
+                          num_layers=(5, 7), measure=fake_measure)
+    assert sol.input_shape[1:] in ((64, 64), (96, 96)) and sol.num_layers in (5, 7)
+    assert sol.costs.peak_ram_bytes <= 150_000
+
+
+def test_infeasible_budget_names_the_binding_constraint():
+    with pytest.raises(sc.InfeasibleBudgetError, match=r"RAM binds: even the smallest PhiNet .* raise the RAM "
+                                                        r"budget to >= .* lower the input resolution") as info:
+        sc.solve_phinet(sc.Budget(1e6, 500, 1e9), (1, 49, 40), 12, measure=fake_measure)
+    assert info.value.binding == "RAM" and info.value.needed > 500
+    with pytest.raises(sc.InfeasibleBudgetError, match="MACs binds"):
+        sc.solve_phinet(sc.Budget(1e6, 1e6, 1000), (1, 49, 40), 12, measure=fake_measure)
+
+
+def test_budget_validation():
+    with pytest.raises(ValueError, match="must be a positive number or None"):
+        sc.Budget(flash_bytes=-1, ram_bytes=1, macs=1)
+    with pytest.raises(ValueError, match="sets no limit at all"):
+        sc.Budget(None, None, None)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        sc.Budget(1, 1, 1, dtype="int4")
+    with pytest.raises(TypeError, match="budget must be a Budget"):
+        sc.solve_phinet({"flash": 1}, (1, 49, 40), 12)
+    b = sc.Budget.from_mcu("seed example")
+    assert (b.flash_bytes, b.ram_bytes, b.macs) == (1024 * 1024, 392 * 1024, 63e6)
+    half = sc.Budget.from_mcu("nRF52840", ram_fraction=0.5, target_latency_s=0.1)
+    assert half.ram_bytes == 128 * 1024 and half.macs == pytest.approx(64e6 * 0.5 * 0.1)
+    with pytest.raises(ValueError, match="ram_fraction must be in"):
+        sc.Budget.from_mcu("nRF52840", ram_fraction=0)
+
+
+def test_measured_solver_never_returns_a_network_that_does_not_fit():
+    """End to end with the real cost module on the keyword input (small search space)."""
+    budget = sc.Budget(flash_bytes=64 * 1024, ram_bytes=32 * 1024, macs=2e6)
+    sol = sc.solve_phinet(budget, (1, 49, 40), 12, betas=(1.0,), t0s=(3.0,), max_candidates=1,
+                          alpha_step=0.1, alpha_refine=0.1)
+    from tinyml_helpers import cost
+
+    measured = cost.measure(sol.build(), (1, 49, 40))
+    assert measured.flash_bytes == sol.costs.flash_bytes <= budget.flash_bytes
+    assert measured.peak_ram_bytes == sol.costs.peak_ram_bytes <= budget.ram_bytes
+    assert measured.macs == sol.costs.macs <= budget.macs
