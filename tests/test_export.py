@@ -233,3 +233,33 @@ def test_build_handoff_artifacts(files, tmp_path):
     assert not ex._artifacts_fresh(paths, {"weights_sha256": "y"})
     with pytest.raises(ValueError, match="labels"):
         ex.build_kws_onnx_artifacts(files["model"], X[:4], X[:5], y[:4], tmp_path)
+
+
+def test_kws_onnx_artifacts_builds_reuses_and_rebuilds(monkeypatch):
+    import tinyml_helpers.data as data
+    import tinyml_helpers.models.phinet as phinet
+
+    model = tiny_phinet()
+    cfg = {"weights_sha256": "abc", "feature_kind": "logmel", "classes": list("abcd")}
+    rng = np.random.default_rng(1)
+    fake = {s: (rng.normal(size=(n, *SHAPE)).astype(np.float32), np.arange(n) % 4)
+            for s, n in (("train", 40), ("test", 12))}
+    calls = []
+
+    def fake_features(split, kind="logmel"):
+        calls.append(split)
+        return fake[split]
+
+    monkeypatch.setattr(phinet, "load_kws_phinet", lambda source="auto": (model, dict(cfg)))
+    monkeypatch.setattr(data, "keyword_features", fake_features)
+    paths = ex.kws_onnx_artifacts(calibration_clips=8)
+    assert paths["int8"].exists() and calls == ["train", "test"]
+    stamp = paths["int8"].stat().st_mtime_ns
+    assert ex.kws_onnx_artifacts(calibration_clips=8) == paths and len(calls) == 2  # reused
+    cfg["weights_sha256"] = "new weights"  # notebook 04 retrained: stale, rebuild
+    ex.kws_onnx_artifacts(calibration_clips=8)
+    assert len(calls) == 4
+    ex.kws_onnx_artifacts(rebuild=True, calibration_clips=8)
+    assert len(calls) == 6 and paths["int8"].stat().st_mtime_ns >= stamp
+    manifest = json.loads(paths["manifest"].read_text())
+    assert manifest["quantization"]["calibration_clips"] == 8 and manifest["test_clips"] == 12
