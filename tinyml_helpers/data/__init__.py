@@ -1,0 +1,216 @@
+"""Datasets of the course: bundled (offline) keyword audio and images, opt-in real sets.
+
+Public API (the names other modules and the notebooks rely on):
+
+* :func:`keyword_classes` -- the 12 MLPerf Tiny KWS classes.
+* :func:`load_keyword_audio` -- 1 s clips of the synthetic keyword set (16 kHz).
+* :func:`keyword_features` -- ``(X float32 (N, 1, 49, F), y int64 (N,))``; F = 40 log-mel
+  bands (``kind="logmel"``) or 10 MFCCs (``kind="mfcc"``); cached on disk.
+* :func:`keyword_loaders` -- ``{"train", "val", "test"}`` torch DataLoaders of (x, y),
+  seeded shuffling, optional noise/shift augmentation.
+* :func:`fashion_mnist_subset` -- ``(X uint8 (N, 28, 28), y int64)``.
+
+In smoke mode (``TINYML_SMOKE=1``) every loader returns a small stratified subset so
+tests take seconds. The keyword speech is synthetic (espeak-ng); see ``data/README.md``
+for what that means for accuracy on real voices.
+
+Example:
+    >>> from tinyml_helpers import data
+    >>> X, y = data.keyword_features("val", smoke=True)
+    >>> X.shape[1:], X.dtype, y.dtype
+    ((1, 49, 40), dtype('float32'), dtype('int64'))
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import config
+from ..files import ChecksumError
+from .augment import KeywordAugmenter
+from .downloads import NoInternetError, download
+from .features import FEATURE_KINDS, compute_features, feature_params
+from .images import FASHION_CLASSES, fashion_classes, fashion_mnist_subset
+from .keywords import KeywordAudio, keyword_classes
+from . import keywords as _keywords
+
+__all__ = [
+    "keyword_classes",
+    "load_keyword_audio",
+    "keyword_features",
+    "keyword_loaders",
+    "compute_features",
+    "feature_params",
+    "KeywordAudio",
+    "KeywordAugmenter",
+    "fashion_mnist_subset",
+    "fashion_classes",
+    "FASHION_CLASSES",
+    "download",
+    "NoInternetError",
+    "ChecksumError",
+    "DATASETS",
+    "SPLITS",
+]
+
+SPLITS = ("train", "val", "test")
+DATASETS = ("synthetic", "speech_commands")
+
+
+def _check(split: str, kind: str | None = None, dataset: str = "synthetic") -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    if kind is not None and kind not in FEATURE_KINDS:
+        raise ValueError(f"unknown feature kind {kind!r}; valid kinds: {', '.join(FEATURE_KINDS)}")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)} "
+                         "('synthetic' is bundled; 'speech_commands' needs download=True once)")
+
+
+def load_keyword_audio(split: str, smoke: bool | None = None, dataset: str = "synthetic",
+                       download: bool = False) -> KeywordAudio:
+    """1 s keyword clips of one split: ``KeywordAudio(audio (N, 16000) float32, labels, voices, ...)``.
+
+    ``dataset="speech_commands"`` loads Google Speech Commands v2 instead (real voices;
+    needs ``download=True`` the first time, about 2.4 GB).
+
+    Example:
+        >>> ka = load_keyword_audio("test", smoke=True)
+        >>> ka.audio.shape, len(set(ka.labels.tolist()))
+        ((96, 16000), 12)
+    """
+    _check(split, dataset=dataset)
+    if dataset == "speech_commands":
+        from . import speech_commands
+
+        return speech_commands.load_audio(split, smoke=smoke, download=download)
+    _verify_keywords()
+    return _keywords.load_keyword_audio(split, smoke=smoke)
+
+
+def _verify_keywords() -> None:
+    from .manifest import verify_file
+
+    for name in ["clips.csv"] + [f"speech_{s}.flac" for s in SPLITS]:
+        verify_file(f"keywords/{name}")
+
+
+def keyword_features(split: str, kind: str = "logmel", smoke: bool | None = None,
+                     dataset: str = "synthetic", download: bool = False,
+                     normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of one split: ``X`` float32 (N, 1, 49, 40 | 10), ``y`` int64 (N,).
+
+    ``kind="logmel"``: 40 log-mel bands (dB), 40 ms window, 20 ms hop, 16 kHz,
+    ``center=False`` (49 frames). ``kind="mfcc"``: MLPerf Tiny's 49x10 MFCCs. Standardised
+    with fixed constants (see :mod:`tinyml_helpers.data.features`) unless ``normalize=False``.
+    The first call computes (a few seconds) and caches under ``artifacts/cache/features``.
+
+    Example:
+        >>> X, y = keyword_features("train", kind="mfcc", smoke=True)
+        >>> X.shape
+        (192, 1, 49, 10)
+    """
+    from .features import cached_features
+
+    _check(split, kind, dataset)
+    smoke = config.is_smoke() if smoke is None else smoke
+    if dataset == "speech_commands":
+        from . import speech_commands
+
+        source = speech_commands.fingerprint(download=download)
+    else:
+        _verify_keywords()
+        source = _keywords._dataset_fingerprint(_keywords.keywords_dir())
+
+    def load() -> tuple[np.ndarray, np.ndarray]:
+        clips = load_keyword_audio(split, smoke=smoke, dataset=dataset, download=download)
+        return clips.audio, clips.labels
+
+    return cached_features(kind, normalize, f"{dataset}:{source}", split,
+                           "smoke" if smoke else "full", load)
+
+
+def _augmented_train_features(kind: str, smoke: bool, copies: int, seed: int, dataset: str,
+                              download: bool, augmenter: KeywordAugmenter) -> np.ndarray:
+    """``copies`` augmented versions of the train split's features, (copies, N, 1, 49, F), cached."""
+    from dataclasses import asdict
+
+    from .features import cached_features
+
+    clips = load_keyword_audio("train", smoke=smoke, dataset=dataset, download=download)
+    silent = clips.labels == keyword_classes().index(_keywords.SILENCE)
+    speech_pool = clips.audio[~silent]
+    settings = {k: v for k, v in asdict(augmenter).items() if k != "seed"}
+    views = []
+    for copy in range(copies):
+        def load(copy: int = copy) -> tuple[np.ndarray, np.ndarray]:
+            aug = KeywordAugmenter(**{**settings, "seed": seed * 1000 + copy})
+            return aug(clips.audio, silent=silent, babble_pool=speech_pool), clips.labels
+
+        X, _ = cached_features(kind, True, f"{dataset}:{clips.source_sha256}:aug{settings}:{seed}:{copy}",
+                               "train", ("smoke" if smoke else "full") + f"-aug{copy}", load)
+        views.append(X)
+    return np.stack(views)
+
+
+def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = False,
+                    seed: int = 0, smoke: bool | None = None, dataset: str = "synthetic",
+                    download: bool = False, augment_copies: int = 3,
+                    augmenter: KeywordAugmenter | None = None) -> dict[str, Any]:
+    """Torch DataLoaders ``{"train", "val", "test"}`` yielding ``(x float32 (B,1,49,F), y int64 (B,))``.
+
+    Train is shuffled with a generator seeded by ``seed`` (same order every run); val/test
+    are not shuffled. ``augment=True`` precomputes ``augment_copies`` noisy, time-shifted
+    versions of every train clip (cached) and each epoch draws one version per clip, plus
+    the clean original. ``num_workers=0`` keeps it simple and deterministic on laptops.
+
+    Example:
+        >>> loaders = keyword_loaders(batch_size=32, smoke=True)
+        >>> x, y = next(iter(loaders["train"]))
+        >>> tuple(x.shape), y.dtype
+        ((32, 1, 49, 40), torch.int64)
+    """
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _check("train", kind, dataset)
+    smoke = config.is_smoke() if smoke is None else smoke
+    arrays = {s: keyword_features(s, kind, smoke=smoke, dataset=dataset, download=download) for s in SPLITS}
+    generator = torch.Generator().manual_seed(int(seed))
+    if augment:
+        if augment_copies < 1:
+            raise ValueError(f"augment_copies must be >= 1, got {augment_copies}")
+        views = _augmented_train_features(kind, smoke, augment_copies, seed, dataset, download,
+                                          augmenter or KeywordAugmenter())
+        X_train, y_train = arrays["train"]
+        train_set: Any = _RandomViewDataset(np.concatenate([X_train[None], views]), y_train, seed)
+    else:
+        train_set = TensorDataset(torch.from_numpy(arrays["train"][0]), torch.from_numpy(arrays["train"][1]))
+    loaders = {"train": DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator,
+                                   num_workers=0)}
+    for split in ("val", "test"):
+        X, y = arrays[split]
+        loaders[split] = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+                                    batch_size=batch_size, shuffle=False, num_workers=0)
+    return loaders
+
+
+class _RandomViewDataset:
+    """Item i = one randomly chosen version (clean or augmented) of train clip i."""
+
+    def __init__(self, views: np.ndarray, labels: np.ndarray, seed: int) -> None:
+        import torch
+
+        self.views = torch.from_numpy(views)
+        self.labels = torch.from_numpy(labels)
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        view = int(self.rng.integers(len(self.views)))
+        return self.views[view, index], self.labels[index]
