@@ -399,3 +399,128 @@ def plot_live_memory(per_step: "dict[str, Sequence[int]]", ax: "Any" = None) -> 
     ax.grid(alpha=0.3, lw=0.4)
     ax.legend(fontsize=8)
     return ax
+
+
+# =============================================================================
+# Notebook 01: knowledge distillation (owned by the training/KD engineer)
+# =============================================================================
+def plot_log_mel(features: "Any", ax: "Any" = None, title: str = "log-mel features") -> "Any":
+    """Show one clip's (frames x bands) log-mel features as an image, time running left to right.
+
+    Accepts ``(49, 40)`` or ``(1, 49, 40)`` arrays/tensors.
+
+    Example:
+        >>> import numpy as np
+        >>> ax = plot_log_mel(np.zeros((1, 49, 40)))
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    feats = np.asarray(features.detach().cpu() if hasattr(features, "detach") else features, dtype=float)
+    feats = feats.reshape(feats.shape[-2], feats.shape[-1])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.0, 2.6))
+    frames, bands = feats.shape
+    # 20 ms hop: frame k starts at 20*k ms
+    ax.imshow(feats.T, origin="lower", aspect="auto", cmap="magma",
+              extent=(0, frames * 0.02, 0, bands))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel band")
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_soft_labels(probs_by_temperature: "dict[float, Sequence[float]]", classes: "Sequence[str]",
+                     true_label: int | None = None, ax: "Any" = None, title: str = "teacher's soft labels") -> "Any":
+    """Grouped bars: the teacher's class probabilities at several temperatures.
+
+    Example:
+        >>> ax = plot_soft_labels({1.0: [0.9, 0.1], 4.0: [0.6, 0.4]}, ["yes", "no"], true_label=0)
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 2.8))
+    n = len(probs_by_temperature)
+    width = 0.8 / max(n, 1)
+    xs = np.arange(len(classes))
+    for k, (T, probs) in enumerate(sorted(probs_by_temperature.items())):
+        ax.bar(xs + (k - (n - 1) / 2) * width, np.asarray(probs, dtype=float), width, label=f"T = {T:g}")
+    ax.set_xticks(xs, [c.strip("_") for c in classes], rotation=45, ha="right", fontsize=8)
+    if true_label is not None:
+        ax.get_xticklabels()[true_label].set_fontweight("bold")
+        ax.get_xticklabels()[true_label].set_color("tab:green")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def plot_learning_curves(histories: "dict[str, Sequence[Sequence[dict[str, float]]]]", key: str = "val_accuracy",
+                         reference: "dict[str, float] | None" = None, ax: "Any" = None,
+                         title: str = "Validation accuracy during training") -> "Any":
+    """Mean (line) and min-max over seeds (band) of one history column, per variant.
+
+    ``histories`` maps a variant name to a list (one per seed) of per-epoch dicts as in
+    ``TrainResult.history``; ``reference`` draws horizontal lines (e.g. the teacher).
+
+    Example:
+        >>> h = [{"epoch": 1, "val_accuracy": .5}, {"epoch": 2, "val_accuracy": .7}]
+        >>> ax = plot_learning_curves({"scratch": [h, h]}, reference={"teacher": .9})
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.6))
+    scale = 100.0 if "accuracy" in key else 1.0
+    for name, runs in histories.items():
+        values = np.array([[row[key] for row in run] for run in runs], dtype=float) * scale
+        epochs = [row["epoch"] for row in runs[0]]
+        line, = ax.plot(epochs, values.mean(axis=0), marker="o", ms=3, label=f"{name} (mean of {len(runs)})")
+        if len(runs) > 1:
+            ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.15)
+    for name, value in (reference or {}).items():
+        ax.axhline(value * scale, ls="--", lw=1, color="grey")
+        ax.annotate(name, (ax.get_xlim()[0], value * scale), fontsize=8, color="grey",
+                    xytext=(2, 3), textcoords="offset points")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(key.replace("_", " ") + (" (%)" if scale == 100.0 else ""))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_variant_accuracies(accuracies: "dict[str, Sequence[float]]", reference: "dict[str, float] | None" = None,
+                            ax: "Any" = None, title: str = "Test accuracy per training recipe") -> "Any":
+    """Mean +- std bars with each seed's accuracy as a dot.
+
+    Example:
+        >>> ax = plot_variant_accuracies({"scratch": [.7, .72], "KD": [.75, .74]}, reference={"teacher": .9})
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.2))
+    names = list(accuracies)
+    means = [100 * float(np.mean(accuracies[n])) for n in names]
+    stds = [100 * float(np.std(accuracies[n])) for n in names]
+    bars = ax.bar(names, means, yerr=stds, capsize=4, color=["tab:grey", "tab:blue", "tab:purple", "tab:green"][:len(names)],
+                  alpha=0.7)
+    for i, n in enumerate(names):
+        ax.scatter([i] * len(accuracies[n]), [100 * a for a in accuracies[n]], color="k", s=10, zorder=3)
+    ax.bar_label(bars, labels=[f"{m:.1f}" for m in means], fontsize=8, padding=6)
+    for name, value in (reference or {}).items():
+        ax.axhline(100 * value, ls="--", lw=1, color="grey")
+        ax.annotate(name, (-0.4, 100 * value), fontsize=8, color="grey", xytext=(0, 3), textcoords="offset points")
+    low = min(min(accuracies[n]) for n in names)
+    ax.set_ylim(max(0, 100 * low - 15), 100)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return ax

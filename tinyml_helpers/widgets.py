@@ -146,3 +146,89 @@ def mcu_fit_explorer(costs: "Sequence[Any]", mcu: str = "seed example") -> "Any"
     print(describe_fits(costs, default))
     update()
     return widgets.VBox([dropdown, out])
+
+
+# =============================================================================
+# Notebook 01: knowledge distillation (owned by the training/KD engineer)
+# =============================================================================
+def describe_soft_labels(logits: "Any", classes: "Sequence[str]", temperature: float,
+                         true_label: int | None = None, top: int = 3) -> str:
+    """One line: the top classes of ``softmax(logits / T)`` and how spread out it is.
+
+    Example:
+        >>> import torch
+        >>> print(describe_soft_labels(torch.tensor([3.0, 1.0, 0.0]), ["yes", "no", "up"], 1.0, true_label=0))
+        T = 1: yes 84.4 %, no 11.4 %, up 4.2 % | entropy 0.52 of max 1.10 nats | true class: yes
+    """
+    import torch
+
+    from .distillation import soft_labels
+
+    q = soft_labels(torch.as_tensor(logits, dtype=torch.float32), temperature)
+    order = torch.argsort(q, descending=True)[:top].tolist()
+    entropy = float(-(q * q.clamp_min(1e-12).log()).sum())
+    text = f"T = {temperature:g}: " + ", ".join(f"{classes[i]} {100 * float(q[i]):.1f} %" for i in order)
+    text += f" | entropy {entropy:.2f} of max {torch.log(torch.tensor(float(len(classes)))):.2f} nats"
+    if true_label is not None:
+        text += f" | true class: {classes[true_label]}"
+    return text
+
+
+def temperature_explorer(logits: "Any", features: "Any", classes: "Sequence[str]", labels: "Any",
+                         audio: "Any" = None, index: int = 0, temperature: float = 4.0,
+                         sample_rate: int = 16000) -> "Any":
+    """Slide the temperature, pick a clip: see the teacher's soft labels, the clip's log-mel
+    features, and (with ``audio``) listen to it. The default state is printed and plotted at
+    once, so a headless run shows it too.
+
+    ``logits`` (N, C) are the teacher's outputs for the N clips of ``features`` (N, 1, 49, F).
+
+    Example:
+        >>> import torch
+        >>> w = temperature_explorer(torch.tensor([[2.0, 0.0]]), torch.zeros(1, 1, 49, 40), ["yes", "no"], [0])  # doctest: +ELLIPSIS
+        clip 0: true 'yes', teacher says 'yes'...
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+    from IPython.display import Audio, display
+
+    from .distillation import soft_labels
+    from .plots import plot_log_mel, plot_soft_labels
+
+    logits = torch.as_tensor(logits, dtype=torch.float32)
+    labels = [int(v) for v in np.asarray(labels).reshape(-1)]
+    n = len(logits)
+    if not 0 <= index < n:
+        raise ValueError(f"index must be in [0, {n - 1}], got {index}")
+    clip = widgets.IntSlider(value=index, min=0, max=n - 1, description="clip")
+    temp = widgets.FloatLogSlider(value=temperature, base=2, min=-1, max=5, step=0.25, description="T",
+                                  readout_format=".2f")
+    out = widgets.Output()
+
+    def headline(i: int, T: float) -> str:
+        pred = int(torch.argmax(logits[i]))
+        return (f"clip {i}: true '{classes[labels[i]]}', teacher says '{classes[pred]}'\n  "
+                + describe_soft_labels(logits[i], classes, T, labels[i]))
+
+    def update(*_: Any) -> None:
+        i, T = clip.value, temp.value
+        with out:
+            out.clear_output(wait=True)
+            print(headline(i, T))
+            fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 2.8), gridspec_kw={"width_ratios": [1, 2.2]})
+            plot_log_mel(features[i], ax=ax1, title=f"clip {i}: '{classes[labels[i]]}'")
+            probs = {1.0: soft_labels(logits[i], 1.0).numpy(), float(T): soft_labels(logits[i], T).numpy()}
+            plot_soft_labels(probs, classes, true_label=labels[i], ax=ax2,
+                             title="teacher's soft labels: T = 1 (plain softmax) vs the slider's T")
+            fig.tight_layout()
+            plt.show()
+            if audio is not None:
+                display(Audio(np.asarray(audio[i], dtype=np.float32), rate=sample_rate))
+
+    clip.observe(update, names="value")
+    temp.observe(update, names="value")
+    print(headline(index, temperature))
+    update()
+    return widgets.VBox([widgets.HBox([clip, temp]), out])
