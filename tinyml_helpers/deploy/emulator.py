@@ -219,11 +219,16 @@ class Firmware:
         if "tm_layer_mark" in self.symbols:
             mark = self.symbols["tm_layer_mark"] & ~1
             hooks.append(self.uc.hook_add(UC_HOOK_CODE, on_mark, begin=mark, end=mark))
+        # Code translated while no hook was installed carries no callbacks: drop the
+        # translation cache so every block is re-translated with the hooks (and again after,
+        # so the fast path runs hook-free).
+        self.uc.ctl_flush_tb()
         try:
             self._call(symbol)
         finally:
             for h in hooks:
                 self.uc.hook_del(h)
+            self.uc.ctl_flush_tb()
         stack = self.read(sstack, estack - sstack)
         untouched = len(stack) - len(stack.lstrip(bytes([STACK_PAINT])))
         per_layer = [b - a for (_, a), (_, b) in zip(marks, marks[1:])]

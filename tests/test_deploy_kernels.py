@@ -1,0 +1,171 @@
+"""The C kernels against the NumPy references, compiled for the host (fast) and, once, for
+the emulated Cortex-M4; plus the fixed-point arithmetic they rely on."""
+from __future__ import annotations
+
+import ctypes
+import zlib
+
+import numpy as np
+import pytest
+
+from tinyml_helpers.deploy import quant, toolchain
+from tinyml_helpers.deploy.codegen import pack_conv_weights
+
+
+class ConvParams(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int16) for n in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c")] + \
+               [(n, ctypes.c_int8) for n in ("kh", "kw", "sh", "sw", "pad_top", "pad_left", "dh", "dw")] + \
+               [(n, ctypes.c_int32) for n in ("in_zp", "out_zp", "act_min", "act_max")]
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    so = toolchain.compile_host_library(tmp_path_factory.mktemp("host") / "tm_kernels.so")
+    return ctypes.CDLL(str(so))
+
+
+def ptr(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def rand_requant(rng, n, lo=1e-4, hi=0.9):
+    reals = rng.uniform(lo, hi, n)
+    m, s = zip(*(quant.quantize_multiplier(r) for r in reals))
+    return np.array(m, np.int32), np.array(s, np.int32)
+
+
+# ----------------------------------------------------------------------------- fixed point
+
+def test_quantize_multiplier_is_accurate():
+    rng = np.random.default_rng(0)
+    for real in rng.uniform(1e-6, 2.0, 200):
+        mult, shift = quant.quantize_multiplier(real)
+        assert 2**30 <= mult < 2**31
+        assert abs(mult / 2.0**shift - real) / real < 2**-30
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_quantize_multiplier_rejects_bad_factors(bad):
+    with pytest.raises(ValueError, match="positive finite"):
+        quant.quantize_multiplier(bad)
+
+
+def test_requantize_rounds_half_up_and_matches_onnxruntime_off_ties():
+    mult, shift = quant.quantize_multiplier(0.5)
+    assert quant.requantize(5, mult, shift) == 3          # 2.5 -> 3 (half up)
+    assert quant.requantize_like_onnxruntime(5, 0.5) == 2  # 2.5 -> 2 (half to even)
+    rng = np.random.default_rng(1)
+    acc = rng.integers(-2**20, 2**20, 5000)
+    real = np.float32(0.0123)
+    m, s = quant.quantize_multiplier(float(real))
+    diff = np.abs(quant.requantize(acc, m, s) - quant.requantize_like_onnxruntime(acc, real))
+    assert diff.max() <= 1 and diff.mean() < 0.01
+
+
+def test_requantize_c_matches_numpy_on_both_paths(lib):
+    # tm_requantize has a fast path (shift > 32) and a general one; tm_global_avgpool exposes it.
+    rng = np.random.default_rng(2)
+    for real in (0.9, 0.3, 0.01, 1e-5):
+        m, s = quant.quantize_multiplier(real)
+        x = rng.integers(-128, 128, (7, 5, 3)).astype(np.int8)
+        out = np.zeros(3, np.int8)
+        lib.tm_global_avgpool(ptr(x), ptr(out), 35, 3, 4, m, s, -3)
+        np.testing.assert_array_equal(out, quant.global_avgpool_ref(x, 4, m, s, -3))
+
+
+# ----------------------------------------------------------------------------- conv kernels
+
+CONV_CASES = [  # (H, W, Cin, Cout, kh, kw, stride, pads (t, l, b, r), dilation)
+    (5, 4, 3, 5, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    (7, 9, 1, 4, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1)),
+    (6, 6, 8, 7, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1)),
+    (9, 8, 5, 3, 3, 2, (2, 1), (0, 1, 2, 0), (1, 1)),
+    (8, 8, 4, 6, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2)),
+    (3, 3, 13, 1, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:6])))
+def test_conv2d_matches_reference(lib, case):
+    h, w, cin, cout, kh, kw, stride, pads, dil = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    x = rng.integers(-128, 128, (h, w, cin)).astype(np.int8)
+    wt = rng.integers(-127, 128, (cout, kh, kw, cin)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, cout).astype(np.int32)
+    mult, shift = rand_requant(rng, cout, 1e-3, 0.05)
+    zx, zy = int(rng.integers(-20, 20)), int(rng.integers(-20, 20))
+    want = quant.conv2d_ref(x, wt, bias, zx, zy, mult, shift, stride, pads, dil)
+    oh, ow, _ = want.shape
+    p = ConvParams(h, w, cin, oh, ow, cout, kh, kw, stride[0], stride[1], pads[0], pads[1], dil[0], dil[1],
+                   zx, zy, -128, 127)
+    out = np.zeros(want.shape, np.int8)
+    col = np.zeros(kh * kw * cin + 8, np.int16)
+    packed = np.ascontiguousarray(pack_conv_weights(wt))
+    lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias), ptr(mult), ptr(shift), ptr(out), ptr(col))
+    np.testing.assert_array_equal(out, want)
+
+
+DW_CASES = [  # (H, W, C, kh, kw, stride, pads, dilation)
+    (6, 5, 8, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    (7, 9, 6, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1)),
+    (5, 5, 3, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1)),
+    (9, 7, 12, 5, 3, (2, 1), (2, 1, 2, 1), (1, 1)),
+    (9, 9, 5, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2)),
+]
+
+
+@pytest.mark.parametrize("case", DW_CASES, ids=lambda c: "x".join(map(str, c[:5])))
+def test_depthwise_conv_matches_reference(lib, case):
+    h, w, c, kh, kw, stride, pads, dil = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
+    wt = rng.integers(-127, 128, (kh, kw, c)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    mult, shift = rand_requant(rng, c, 1e-3, 0.1)
+    zx, zy = int(rng.integers(-30, 30)), int(rng.integers(-30, 30))
+    bias_zp = (bias - zx * wt.astype(np.int64).sum(axis=(0, 1))).astype(np.int32)
+    want = quant.dwconv2d_ref(x, wt, bias, zx, zy, mult, shift, stride, pads, dil)
+    oh, ow, _ = want.shape
+    p = ConvParams(h, w, c, oh, ow, c, kh, kw, stride[0], stride[1], pads[0], pads[1], dil[0], dil[1],
+                   zx, zy, -128, 127)
+    out = np.zeros(want.shape, np.int8)
+    lib.tm_dwconv2d(ctypes.byref(p), ptr(x), ptr(wt), ptr(bias), ptr(bias_zp), ptr(mult), ptr(shift), ptr(out))
+    np.testing.assert_array_equal(out, want)
+
+
+def test_add_matches_reference(lib):
+    rng = np.random.default_rng(3)
+    a, b = (rng.integers(-128, 128, 37).astype(np.int8) for _ in range(2))
+    ma, mb, sh = quant.add_multipliers(0.7, 0.4)
+    out = np.zeros(37, np.int8)
+    lib.tm_add(ptr(a), ptr(b), ptr(out), 37, 5, -7, ma, mb, sh, 3, -128, 127)
+    np.testing.assert_array_equal(out, quant.add_ref(a, b, 5, -7, ma, mb, sh, 3))
+    # the real-valued sum, within rounding: (a-5)*0.7 + (b+7)*0.4 + 3
+    exact = np.clip(np.round((a - 5.0) * 0.7 + (b + 7.0) * 0.4) + 3, -128, 127)
+    assert np.abs(out - exact).max() <= 1
+
+
+def test_maxpool_pad_and_clamp_match_reference(lib):
+    rng = np.random.default_rng(4)
+    x = rng.integers(-128, 128, (7, 6, 3)).astype(np.int8)
+    want = quant.maxpool2d_ref(x, (3, 2), (2, 2), (1, 0, 1, 0))
+    out = np.zeros(want.shape, np.int8)
+    lib.tm_maxpool2d(ptr(x), ptr(out), 7, 6, 3, want.shape[0], want.shape[1], 3, 2, 2, 2, 1, 0)
+    np.testing.assert_array_equal(out, want)
+    want = quant.pad2d_ref(x, (1, 2, 0, 1), -5)
+    out = np.zeros(want.shape, np.int8)
+    lib.tm_pad2d(ptr(x), ptr(out), 7, 6, 3, 1, 0, 2, 1, -5)
+    np.testing.assert_array_equal(out, want)
+    out = np.zeros(x.size, np.int8)
+    lib.tm_clamp(ptr(x), ptr(out), x.size, -10, 60)
+    np.testing.assert_array_equal(out, np.clip(x, -10, 60).reshape(-1))
+
+
+def test_pack_conv_weights_permutes_groups_of_four():
+    w = np.arange(10, dtype=np.int8).reshape(1, 1, 1, 10)
+    assert pack_conv_weights(w).tolist() == [[0, 2, 1, 3, 4, 6, 5, 7, 8, 9]]
+
+
+def test_reference_rejects_nothing_silently():
+    with pytest.raises(ValueError, match="too large"):
+        quant.quantize_multiplier(2.0**31)
