@@ -524,3 +524,149 @@ def plot_variant_accuracies(accuracies: "dict[str, Sequence[float]]", reference:
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return ax
+
+
+# =============================================================================
+# Notebook 06: deployment (owned by the deployment engineer)
+# =============================================================================
+def plot_memory_map(memory: "dict[str, int]", flash_budget: int, ram_budget: int, arena_bytes: int = 0,
+                    scratch_bytes: int = 0, mcu_name: str = "MCU", ax: "Any" = None) -> "Any":
+    """Flash and RAM of a firmware as stacked bars against an MCU's budget (fraction of it).
+
+    ``memory`` is :func:`tinyml_helpers.deploy.measure.memory_report`'s dict.
+
+    Example:
+        >>> ax = plot_memory_map({"text_bytes": 9000, "rodata_bytes": 40000, "data_bytes": 0,
+        ...     "bss_bytes": 30000, "stack_bytes": 400}, 1 << 20, 256 << 10, arena_bytes=29000)
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 2.6))
+    other_bss = max(memory.get("bss_bytes", 0) - arena_bytes - scratch_bytes, 0)
+    bars = {
+        "flash": [("code (.text)", memory.get("text_bytes", 0), "tab:blue"),
+                  ("weights & constants (.rodata)", memory.get("rodata_bytes", 0), "tab:cyan"),
+                  (".data init", memory.get("data_bytes", 0), "tab:gray")],
+        "RAM": [("activation arena", arena_bytes, "tab:orange"),
+                ("im2col scratch", scratch_bytes, "gold"),
+                ("other .bss/.data", other_bss + memory.get("data_bytes", 0), "tab:gray"),
+                ("stack (measured peak)", memory.get("stack_bytes", 0), "tab:red")],
+    }
+    budgets = {"flash": flash_budget, "RAM": ram_budget}
+    for row, (name, parts) in enumerate(bars.items()):
+        left = 0.0
+        for label, size, color in parts:
+            width = 100.0 * size / budgets[name]
+            ax.barh(row, width, left=left, color=color, edgecolor="white",
+                    label=f"{name}: {label} ({size / 1024:.1f} KiB)")
+            left += width
+        ax.text(left + 0.5, row, f"{left:.1f} % of {budgets[name] / 1024:.0f} KiB", va="center", fontsize=8)
+    ax.set_yticks([0, 1], ["flash", "RAM"])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(f"share of the {mcu_name}'s memory (%)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(f"Firmware memory map vs {mcu_name}")
+    return ax
+
+
+def plot_arena_plan(plan: "Any", ax: "Any" = None, max_labels: int = 12) -> "Any":
+    """The activation arena over time: each buffer is a box from its first to its last step
+    (x) at its byte offset (y). Boxes never overlap when the plan is valid.
+
+    Example:
+        >>> from tinyml_helpers.cost import TensorLifetime, plan_arena
+        >>> ax = plot_arena_plan(plan_arena([TensorLifetime("a", 10, 0, 1), TensorLifetime("b", 6, 1, 2)]))
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 3.4))
+    cmap = plt.get_cmap("tab20")
+    items = sorted(plan.lifetimes, key=lambda t: t.first)
+    big = sorted(items, key=lambda t: -t.size_bytes)[:max_labels]
+    for i, t in enumerate(items):
+        off = plan.offsets[t.name]
+        ax.add_patch(Rectangle((t.first - 0.45, off / 1024), t.last - t.first + 0.9, t.size_bytes / 1024,
+                               facecolor=cmap(i % 20), edgecolor="black", lw=0.5, alpha=0.85))
+        if t in big and t.size_bytes / max(plan.total_bytes, 1) > 0.06:
+            ax.text(t.first - 0.4, (off + t.size_bytes / 2) / 1024, f"{t.size_bytes / 1024:.1f}K",
+                    fontsize=6, va="center")
+    last = max((t.last for t in items), default=0)
+    ax.axhline(plan.total_bytes / 1024, color="black", ls="--", lw=1,
+               label=f"arena {plan.total_bytes / 1024:.1f} KiB")
+    ax.set_xlim(-0.8, last + 0.8)
+    ax.set_ylim(0, plan.total_bytes / 1024 * 1.08 + 0.01)
+    ax.set_xlabel("step (layer index)")
+    ax.set_ylabel("offset in arena (KiB)")
+    ax.set_title("Activation arena plan: buffers over time")
+    ax.legend(fontsize=8, loc="upper right")
+    return ax
+
+
+def plot_layer_instructions(rows: "Sequence[dict[str, Any]]", ax: "Any" = None) -> "Any":
+    """Instructions per layer (bars, coloured by kind) and instructions per MAC (dots).
+
+    ``rows`` come from :func:`tinyml_helpers.deploy.pipeline.layer_table`.
+
+    Example:
+        >>> ax = plot_layer_instructions([{"index": 0, "kind": "conv", "instructions": 900, "macs": 300,
+        ...                                "instr_per_mac": 3.0}])
+    """
+    import math
+
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.0, 3.4))
+    colors = {"conv": "tab:blue", "dwconv": "tab:green", "dense": "tab:purple", "add": "tab:orange",
+              "gap": "tab:brown", "maxpool": "tab:gray", "pad": "tab:gray", "clamp": "tab:gray"}
+    idx = [r["index"] for r in rows]
+    ax.bar(idx, [r["instructions"] / 1e3 for r in rows], color=[colors.get(r["kind"], "k") for r in rows])
+    ax.set_xlabel("layer")
+    ax.set_ylabel("instructions (thousands)")
+    ax2 = ax.twinx()
+    ipm = [(r["index"], r["instr_per_mac"]) for r in rows if r["macs"] and not math.isnan(r["instr_per_mac"])]
+    ax2.plot([i for i, _ in ipm], [v for _, v in ipm], "k.", ms=6)
+    ax2.set_ylabel("instructions per MAC (dots)")
+    ax2.set_yscale("log")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for k, c in colors.items() if k in {r["kind"] for r in rows}]
+    ax.legend(handles, [k for k in colors if k in {r["kind"] for r in rows}], fontsize=7, loc="upper right")
+    ax.set_title("Where the instructions go, layer by layer")
+    return ax
+
+
+def plot_stream_detections(wave: "Any", sample_rate: int, truth: "Sequence[tuple[float, float, str]]",
+                           times: "Any", confidence: "Any", detections: "Sequence[tuple[float, str, float]]",
+                           threshold: float | None = None, ax: "Any" = None) -> "Any":
+    """A recording with its true keywords (shaded), and the firmware's per-window keyword
+    confidence and detections on top.
+
+    Example:
+        >>> import numpy as np
+        >>> ax = plot_stream_detections(np.zeros(32000), 16000, [(0.5, 1.5, "yes")], np.array([1.0]),
+        ...                             np.array([0.9]), [(1.0, "yes", 0.9)])
+    """
+    import numpy as np
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9.0, 3.2))
+    t = np.arange(len(wave)) / sample_rate
+    peak = float(np.max(np.abs(wave))) or 1.0
+    ax.plot(t, np.asarray(wave) / peak, color="0.6", lw=0.4)
+    for start, end, word in truth:
+        ax.axvspan(start, end, color="tab:green", alpha=0.15)
+        ax.text((start + end) / 2, 1.05, word, ha="center", color="tab:green", fontsize=9)
+    ax.plot(times, confidence, color="tab:blue", marker=".", lw=1, label="keyword confidence (firmware)")
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:blue", ls=":", lw=1)
+    for when, word, prob in detections:
+        ax.annotate(word, (when, prob), xytext=(0, -16), textcoords="offset points", ha="center",
+                    color="tab:red", fontsize=9, arrowprops=dict(arrowstyle="-", color="tab:red"))
+    ax.set_ylim(-1.05, 1.2)
+    ax.set_xlabel("time (s)")
+    ax.set_title("Streaming keyword spotting on the emulated MCU (green: truth, red: detections)")
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
