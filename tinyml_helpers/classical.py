@@ -722,7 +722,7 @@ def classical_costs(frames: Sequence[Frame], blob_set: BlobSet, svm: Any,
     mean number of blobs, the per-stage breakdown (mean), and the working memory (max over
     frames): the sensor's mask, one scratch frame for the filters (border following marks its
     labels in place), every contour point (two int16), the feature vectors (float32) and the
-    SVM's working bytes.
+    SVM's working bytes; ``blob_stage_memory_bytes`` is the same without the SVM's share.
 
     Example:
         >>> fr = generate_frames(6, seed=0); bs = run_blob_stage(fr)
@@ -736,7 +736,7 @@ def classical_costs(frames: Sequence[Frame], blob_set: BlobSet, svm: Any,
     per_svm = svm_ops(svm)
     svm_mem = svm_memory_bytes(svm)
     d = len(FEATURE_NAMES)
-    stage_rows, totals, mems = [], [], []
+    stage_rows, totals, mems, blob_mems = [], [], [], []
     for frame, blobs in zip(frames, blob_set.blobs):
         h, w = frame.mask.shape
         contour = sum(len(b.contour) for b in blobs)
@@ -745,7 +745,8 @@ def classical_costs(frames: Sequence[Frame], blob_set: BlobSet, svm: Any,
         ops = blob_stage_ops(h, w, contour, box, fg, len(blobs))
         stage_rows.append(ops)
         totals.append(ops["total"] + len(blobs) * per_svm)
-        mems.append(2 * h * w * bytes_per_pixel + 4 * contour + 4 * d * len(blobs) + svm_mem["ram"])
+        blob_mems.append(2 * h * w * bytes_per_pixel + 4 * contour)
+        mems.append(blob_mems[-1] + 4 * d * len(blobs) + svm_mem["ram"])
     keys = [k for k in stage_rows[0] if k != "total"]
     breakdown = {k: float(np.mean([r[k] for r in stage_rows])) for k in keys}
     breakdown["svm"] = float(np.mean([len(b) for b in blob_set.blobs]) * per_svm)
@@ -756,6 +757,7 @@ def classical_costs(frames: Sequence[Frame], blob_set: BlobSet, svm: Any,
         "blobs_per_frame_mean": float(np.mean([len(b) for b in blob_set.blobs])),
         "svm_ops_per_blob": per_svm,
         "working_memory_bytes": int(np.max(mems)),
+        "blob_stage_memory_bytes": int(np.max(blob_mems)),
         "svm_flash_bytes": svm_mem["flash"],
         "svm_parameters": svm_mem["parameters"],
         "breakdown": breakdown,

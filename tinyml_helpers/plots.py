@@ -670,3 +670,126 @@ def plot_stream_detections(wave: "Any", sample_rate: int, truth: "Sequence[tuple
     ax.set_title("Streaming keyword spotting on the emulated MCU (green: truth, red: detections)")
     ax.legend(fontsize=8, loc="lower right")
     return ax
+
+
+# =============================================================================
+# Notebook 03: ad-hoc pipelines (owned by the ad-hoc pipelines engineer)
+# =============================================================================
+_CLASS_COLORS = ("tab:green", "tab:blue")  # person, car
+
+
+def draw_detections(gray: "Any", mask: "Any", gt_boxes: "Sequence[Sequence[int]]", gt_labels: "Sequence[int]",
+                    det_boxes: "Sequence[Sequence[int]]" = (), det_labels: "Sequence[int]" = (),
+                    classes: "Sequence[str]" = ("person", "car"), axes: "Any" = None, title: str = "") -> "Any":
+    """Frame (left) with ground-truth boxes and the sensor's mask (right) with detected blobs.
+
+    Ground truth is drawn dashed, detections solid, both coloured by class (green = person,
+    blue = car). Returns the two axes.
+
+    Example:
+        >>> import numpy as np
+        >>> axes = draw_detections(np.zeros((8, 8)), np.zeros((8, 8)), [(1, 1, 3, 5)], [0], [(1, 1, 3, 4)], [0])
+        >>> len(axes)
+        2
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    axes[0].imshow(gray, cmap="gray", vmin=0, vmax=255)
+    axes[1].imshow(mask, cmap="gray", vmin=0, vmax=255)
+    for (x, y, w, h), lab in zip(gt_boxes, gt_labels):
+        axes[0].add_patch(Rectangle((x - .5, y - .5), w, h, fill=False, ls="--", lw=1.2, ec=_CLASS_COLORS[int(lab)]))
+    for (x, y, w, h), lab in zip(det_boxes, det_labels):
+        axes[1].add_patch(Rectangle((x - .5, y - .5), w, h, fill=False, lw=1.5, ec=_CLASS_COLORS[int(lab)]))
+        axes[1].text(x, y - 1, classes[int(lab)], color=_CLASS_COLORS[int(lab)], fontsize=7)
+    axes[0].set_title(title or "frame + ground truth (dashed)", fontsize=9)
+    axes[1].set_title("sensor mask + detected blobs (SVM label)", fontsize=9)
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    return axes
+
+
+def plot_accuracy_vs_cost(points: "dict[str, tuple[float, float]]", xlabel: str = "operations per frame",
+                          ax: "Any" = None, title: str = "Accuracy vs cost") -> "Any":
+    """Scatter of accuracy (y, fractions) against a cost (x, log scale), one labelled point each.
+
+    Example:
+        >>> ax = plot_accuracy_vs_cost({"SVM": (1e5, 0.97), "CNN": (1e6, 0.98)})
+        >>> ax.get_xscale()
+        'log'
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.6))
+    for i, (name, (cost, acc)) in enumerate(points.items()):
+        ax.scatter([cost], [100 * acc], s=60, color=f"C{i}", zorder=3)
+        ax.annotate(name, (cost, 100 * acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{xlabel} (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    accs = [100 * a for _, a in points.values()]
+    ax.set_ylim(max(0.0, min(accs) - 5), min(100.5, max(accs) + 2))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def plot_ops_breakdown(breakdown: "dict[str, float]", cnn_ops: "float | None" = None, ax: "Any" = None,
+                       title: str = "Where the operations go (mean per frame)") -> "Any":
+    """Horizontal bars of operations per stage of the classical pipeline (and the CNN's, if given).
+
+    Example:
+        >>> ax = plot_ops_breakdown({"closing": 1e5, "svm": 5e3}, cnn_ops=4e5)
+        >>> len(ax.patches)
+        3
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(breakdown) + (["CNN on the blobs (MACs)"] if cnn_ops is not None else [])
+    values = list(breakdown.values()) + ([cnn_ops] if cnn_ops is not None else [])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 0.3 * len(names) + 1.2))
+    colors = ["C0"] * len(breakdown) + (["C3"] if cnn_ops is not None else [])
+    ax.barh(names, values, color=colors)
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("operations (log scale)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3, which="both")
+    return ax
+
+
+def plot_breaking_point(rows: "Sequence[dict[str, Any]]", size: float, ax: "Any" = None,
+                        noise: "float | None" = None) -> "Any":
+    """Recall, precision, SVM and CNN accuracy against sensor noise, at one object size.
+
+    Example:
+        >>> rows = [dict(noise=n, size=1.0, recall=.9 - n / 10, precision=.9, accuracy=.95, cnn_accuracy=.9)
+        ...         for n in (0.0, 1.0, 2.0)]
+        >>> len(plot_breaking_point(rows, 1.0).lines)
+        4
+    """
+    import matplotlib.pyplot as plt
+
+    sel = sorted((r for r in rows if abs(r["size"] - size) < 1e-9), key=lambda r: r["noise"])
+    if not sel:
+        raise ValueError(f"no grid rows at size {size}; sizes present: {sorted({r['size'] for r in rows})}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.4))
+    xs = [r["noise"] for r in sel]
+    for key, label, style in (("recall", "blob recall", "-o"), ("precision", "blob precision", "-s"),
+                              ("accuracy", "SVM accuracy (matched blobs)", "-^"),
+                              ("cnn_accuracy", "CNN accuracy (same blobs)", "--v")):
+        ax.plot(xs, [100 * r[key] for r in sel], style, label=label, ms=4)
+    if noise is not None:
+        ax.axvline(noise, color="gray", lw=1, ls=":")
+    ax.set_xlabel("sensor noise (x the default sensor)")
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 102)
+    ax.set_title(f"where the classical pipeline breaks (object size x{size:g})", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    return ax

@@ -232,3 +232,68 @@ def temperature_explorer(logits: "Any", features: "Any", classes: "Sequence[str]
     print(headline(index, temperature))
     update()
     return widgets.VBox([widgets.HBox([clip, temp]), out])
+
+
+# =============================================================================
+# Notebook 03: ad-hoc pipelines (owned by the ad-hoc pipelines engineer)
+# =============================================================================
+def describe_breaking_point(rows: "list[dict[str, Any]]", noise: float, size: float) -> str:
+    """One line describing a precomputed (noise, size) cell of the classical pipeline grid.
+
+    Example:
+        >>> rows = [dict(noise=1.0, size=1.0, recall=.8, precision=.9, accuracy=.95, cnn_accuracy=.96,
+        ...              n_gt=10, n_det=9)]
+        >>> describe_breaking_point(rows, 1.0, 1.0)
+        'noise x1, size x1: blob recall 80.0 %, precision 90.0 %, SVM accuracy 95.0 %, CNN accuracy 96.0 % (10 objects, 9 blobs)'
+    """
+    matches = [r for r in rows if abs(r["noise"] - noise) < 1e-9 and abs(r["size"] - size) < 1e-9]
+    if not matches:
+        raise ValueError(f"no precomputed cell at noise={noise}, size={size}; noises "
+                         f"{sorted({r['noise'] for r in rows})}, sizes {sorted({r['size'] for r in rows})}")
+    r = matches[0]
+    return (f"noise x{noise:g}, size x{size:g}: blob recall {100 * r['recall']:.1f} %, precision "
+            f"{100 * r['precision']:.1f} %, SVM accuracy {100 * r['accuracy']:.1f} %, CNN accuracy "
+            f"{100 * r['cnn_accuracy']:.1f} % ({r['n_gt']} objects, {r['n_det']} blobs)")
+
+
+def classical_breakdown_explorer(rows: "list[dict[str, Any]]", noise: float = 1.0, size: float = 1.0) -> "Any":
+    """Sliders for sensor noise and object size over a precomputed grid (instant).
+
+    Shows an example frame with ground truth and detections, and the recall / precision /
+    accuracy curves against noise at the chosen size. The default state is printed and
+    drawn at creation, so a headless run shows it too.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from .plots import draw_detections, plot_breaking_point
+
+    noises = sorted({r["noise"] for r in rows})
+    sizes = sorted({r["size"] for r in rows})
+    if noise not in noises or size not in sizes:
+        raise ValueError(f"default noise/size must be grid values: noises {noises}, sizes {sizes}")
+    noise_w = widgets.SelectionSlider(options=noises, value=noise, description="noise x")
+    size_w = widgets.SelectionSlider(options=sizes, value=size, description="size x")
+    out = widgets.Output()
+
+    def update(*_: Any) -> None:
+        n, s = noise_w.value, size_w.value
+        row = next(r for r in rows if r["noise"] == n and r["size"] == s)
+        ex = row["example"]
+        with out:
+            out.clear_output(wait=True)
+            fig = plt.figure(figsize=(11, 3.3))
+            grid = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1.15])
+            axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])]
+            draw_detections(ex["gray"], ex["mask"], ex["gt_boxes"], ex["gt_labels"], ex["det_boxes"],
+                            ex["det_labels"], axes=axes)
+            plot_breaking_point(rows, s, ax=fig.add_subplot(grid[0, 2]), noise=n)
+            fig.tight_layout()
+            plt.show()
+            print(describe_breaking_point(rows, n, s))
+
+    noise_w.observe(update, names="value")
+    size_w.observe(update, names="value")
+    print(describe_breaking_point(rows, noise, size))
+    update()
+    return widgets.VBox([widgets.HBox([noise_w, size_w]), out])
