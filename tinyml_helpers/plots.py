@@ -192,11 +192,11 @@ def plot_latency_bars(latency: "dict[str, dict[str, float]]", ax: "Any" = None,
                     for n in names]).T * 1e3
     ax.barh(names, med, xerr=err, color=["tab:grey", "tab:blue", "tab:orange", "tab:green"][:len(names)],
             capsize=3)
-    for y, v in enumerate(med):
-        ax.text(v, y, f"  {v:.3f} ms", va="center", fontsize=8)
+    for y, (v, up) in enumerate(zip(med, err[1])):
+        ax.text(v + up, y, f"  {v:.3f} ms", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set(xlabel="milliseconds per clip", title=title)
-    ax.set_xlim(0, max(med.max() * 1.35, (med + err[1]).max() * 1.05))
+    ax.set_xlim(0, (med + err[1]).max() * 1.3)
     return ax
 
 
@@ -224,8 +224,8 @@ def plot_size_breakdown(breakdowns: "dict[str, dict[str, int]]", ax: "Any" = Non
         ax.text(left[y], y, f"  {breakdowns[n]['total'] / 1024:.1f} KiB", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set(xlabel="KiB", title=title)
-    ax.set_xlim(0, max(left) * 1.25)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlim(0, max(left) * 1.2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, frameon=False)
     return ax
 
 
@@ -527,6 +527,129 @@ def plot_variant_accuracies(accuracies: "dict[str, Sequence[float]]", reference:
 
 
 # =============================================================================
+# Notebook 03: ad-hoc pipelines (owned by the ad-hoc pipelines engineer)
+# =============================================================================
+_CLASS_COLORS = ("tab:green", "tab:blue")  # person, car
+
+
+def draw_detections(gray: "Any", mask: "Any", gt_boxes: "Sequence[Sequence[int]]", gt_labels: "Sequence[int]",
+                    det_boxes: "Sequence[Sequence[int]]" = (), det_labels: "Sequence[int]" = (),
+                    classes: "Sequence[str]" = ("person", "car"), axes: "Any" = None, title: str = "") -> "Any":
+    """Frame (left) with ground-truth boxes and the sensor's mask (right) with detected blobs.
+
+    Ground truth is drawn dashed, detections solid, both coloured by class (green = person,
+    blue = car). Returns the two axes.
+
+    Example:
+        >>> import numpy as np
+        >>> axes = draw_detections(np.zeros((8, 8)), np.zeros((8, 8)), [(1, 1, 3, 5)], [0], [(1, 1, 3, 4)], [0])
+        >>> len(axes)
+        2
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    axes[0].imshow(gray, cmap="gray", vmin=0, vmax=255)
+    axes[1].imshow(mask, cmap="gray", vmin=0, vmax=255)
+    for (x, y, w, h), lab in zip(gt_boxes, gt_labels):
+        axes[0].add_patch(Rectangle((x - .5, y - .5), w, h, fill=False, ls="--", lw=1.2, ec=_CLASS_COLORS[int(lab)]))
+    for (x, y, w, h), lab in zip(det_boxes, det_labels):
+        axes[1].add_patch(Rectangle((x - .5, y - .5), w, h, fill=False, lw=1.5, ec=_CLASS_COLORS[int(lab)]))
+        axes[1].text(x, y - 1, classes[int(lab)], color=_CLASS_COLORS[int(lab)], fontsize=7)
+    axes[0].set_title(title or "frame + ground truth (dashed)", fontsize=9)
+    axes[1].set_title("sensor mask + detected blobs (SVM label)", fontsize=9)
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    return axes
+
+
+def plot_accuracy_vs_cost(points: "dict[str, tuple[float, float]]", xlabel: str = "operations per frame",
+                          ax: "Any" = None, title: str = "Accuracy vs cost") -> "Any":
+    """Scatter of accuracy (y, fractions) against a cost (x, log scale), one labelled point each.
+
+    Example:
+        >>> ax = plot_accuracy_vs_cost({"SVM": (1e5, 0.97), "CNN": (1e6, 0.98)})
+        >>> ax.get_xscale()
+        'log'
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.6))
+    for i, (name, (cost, acc)) in enumerate(points.items()):
+        ax.scatter([cost], [100 * acc], s=60, color=f"C{i}", zorder=3)
+        ax.annotate(name, (cost, 100 * acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{xlabel} (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    accs = [100 * a for _, a in points.values()]
+    ax.set_ylim(max(0.0, min(accs) - 5), min(100.5, max(accs) + 2))
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def plot_ops_breakdown(breakdown: "dict[str, float]", cnn_ops: "float | None" = None, ax: "Any" = None,
+                       title: str = "Where the operations go (mean per frame)") -> "Any":
+    """Horizontal bars of operations per stage of the classical pipeline (and the CNN's, if given).
+
+    Example:
+        >>> ax = plot_ops_breakdown({"closing": 1e5, "svm": 5e3}, cnn_ops=4e5)
+        >>> len(ax.patches)
+        3
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(breakdown) + (["CNN on the blobs (MACs)"] if cnn_ops is not None else [])
+    values = list(breakdown.values()) + ([cnn_ops] if cnn_ops is not None else [])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 0.3 * len(names) + 1.2))
+    colors = ["C0"] * len(breakdown) + (["C3"] if cnn_ops is not None else [])
+    ax.barh(names, values, color=colors)
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("operations (log scale)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3, which="both")
+    return ax
+
+
+def plot_breaking_point(rows: "Sequence[dict[str, Any]]", size: float, ax: "Any" = None,
+                        noise: "float | None" = None) -> "Any":
+    """Recall, precision, SVM and CNN accuracy against sensor noise, at one object size.
+
+    Example:
+        >>> rows = [dict(noise=n, size=1.0, recall=.9 - n / 10, precision=.9, accuracy=.95, cnn_accuracy=.9)
+        ...         for n in (0.0, 1.0, 2.0)]
+        >>> len(plot_breaking_point(rows, 1.0).lines)
+        4
+    """
+    import matplotlib.pyplot as plt
+
+    sel = sorted((r for r in rows if abs(r["size"] - size) < 1e-9), key=lambda r: r["noise"])
+    if not sel:
+        raise ValueError(f"no grid rows at size {size}; sizes present: {sorted({r['size'] for r in rows})}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.4))
+    xs = [r["noise"] for r in sel]
+    for key, label, style in (("recall", "blob recall", "-o"), ("precision", "blob precision", "-s"),
+                              ("accuracy", "SVM accuracy (matched blobs)", "-^"),
+                              ("cnn_accuracy", "CNN accuracy (same blobs)", "--v")):
+        ax.plot(xs, [100 * r[key] for r in sel], style, label=label, ms=4)
+    if noise is not None:
+        ax.axvline(noise, color="gray", lw=1, ls=":")
+    ax.set_xlabel("sensor noise (x the default sensor)")
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 102)
+    ax.set_title(f"where the classical pipeline breaks (object size x{size:g})", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+# =============================================================================
 # Notebook 06: deployment (owned by the deployment engineer)
 # =============================================================================
 def plot_memory_map(memory: "dict[str, int]", flash_budget: int, ram_budget: int, arena_bytes: int = 0,
@@ -673,123 +796,136 @@ def plot_stream_detections(wave: "Any", sample_rate: int, truth: "Sequence[tuple
 
 
 # =============================================================================
-# Notebook 03: ad-hoc pipelines (owned by the ad-hoc pipelines engineer)
+# Notebook 04: PhiNets and hardware-aware scaling (owned by the PhiNet engineer)
 # =============================================================================
-_CLASS_COLORS = ("tab:green", "tab:blue")  # person, car
+def plot_knob_effects(rows: "Sequence[dict[str, float]]", base: "dict[str, float]",
+                      axes: "Any" = None) -> "Any":
+    """How measured MACs, peak RAM and params move when ONE knob changes (others at ``base``).
 
-
-def draw_detections(gray: "Any", mask: "Any", gt_boxes: "Sequence[Sequence[int]]", gt_labels: "Sequence[int]",
-                    det_boxes: "Sequence[Sequence[int]]" = (), det_labels: "Sequence[int]" = (),
-                    classes: "Sequence[str]" = ("person", "car"), axes: "Any" = None, title: str = "") -> "Any":
-    """Frame (left) with ground-truth boxes and the sensor's mask (right) with detected blobs.
-
-    Ground truth is drawn dashed, detections solid, both coloured by class (green = person,
-    blue = car). Returns the two axes.
-
-    Example:
-        >>> import numpy as np
-        >>> axes = draw_detections(np.zeros((8, 8)), np.zeros((8, 8)), [(1, 1, 3, 5)], [0], [(1, 1, 3, 4)], [0])
-        >>> len(axes)
-        2
+    ``rows`` come from ``scaling.cost_grid``; ``base`` is ``{"alpha":..,"beta":..,"t0":..}``.
+    Each panel is relative to the base network, so the slopes compare across knobs.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
+    knobs = ("alpha", "t0", "beta")
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    axes[0].imshow(gray, cmap="gray", vmin=0, vmax=255)
-    axes[1].imshow(mask, cmap="gray", vmin=0, vmax=255)
-    for (x, y, w, h), lab in zip(gt_boxes, gt_labels):
-        axes[0].add_patch(Rectangle((x - .5, y - .5), w, h, fill=False, ls="--", lw=1.2, ec=_CLASS_COLORS[int(lab)]))
-    for (x, y, w, h), lab in zip(det_boxes, det_labels):
-        axes[1].add_patch(Rectangle((x - .5, y - .5), w, h, fill=False, lw=1.5, ec=_CLASS_COLORS[int(lab)]))
-        axes[1].text(x, y - 1, classes[int(lab)], color=_CLASS_COLORS[int(lab)], fontsize=7)
-    axes[0].set_title(title or "frame + ground truth (dashed)", fontsize=9)
-    axes[1].set_title("sensor mask + detected blobs (SVM label)", fontsize=9)
-    for ax in axes:
-        ax.set_xticks([]), ax.set_yticks([])
+        _, axes = plt.subplots(1, 3, figsize=(11, 3.0), sharey=True)
+    key = {k: base[k] for k in knobs}
+    ref = next((r for r in rows if all(r[k] == key[k] for k in knobs)), None)
+    if ref is None:
+        raise ValueError(f"the grid has no row at the base point {key}")
+    metrics = (("macs", "MACs", "tab:orange"), ("peak_ram_bytes", "peak RAM", "tab:blue"),
+               ("flash_bytes", "flash (params)", "tab:green"))
+    for ax, knob in zip(axes, knobs):
+        line = sorted((r for r in rows if all(r[k] == key[k] for k in knobs if k != knob)),
+                      key=lambda r: r[knob])
+        xs = [r[knob] for r in line]
+        for metric, label, color in metrics:
+            ax.plot(xs, [r[metric] / ref[metric] for r in line], "o-", color=color, label=label, ms=4)
+        ax.axhline(1.0, color="grey", lw=0.6)
+        ax.set_xlabel(knob)
+        ax.set_title(f"vary {knob}", fontsize=10)
+        ax.grid(alpha=0.3, lw=0.4)
+    axes[0].set_ylabel("relative to the base network")
+    axes[0].legend(fontsize=8)
     return axes
 
 
-def plot_accuracy_vs_cost(points: "dict[str, tuple[float, float]]", xlabel: str = "operations per frame",
-                          ax: "Any" = None, title: str = "Accuracy vs cost") -> "Any":
-    """Scatter of accuracy (y, fractions) against a cost (x, log scale), one labelled point each.
-
-    Example:
-        >>> ax = plot_accuracy_vs_cost({"SVM": (1e5, 0.97), "CNN": (1e6, 0.98)})
-        >>> ax.get_xscale()
-        'log'
-    """
+def plot_closed_form_vs_measured(rows: "Sequence[dict[str, float]]", color_by: str = "t0",
+                                 axes: "Any" = None) -> "Any":
+    """Scatter of measured vs closed-form params, MACs and RAM (log-log, with y = x)."""
     import matplotlib.pyplot as plt
+    import numpy as np
+
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(11, 3.3))
+    pairs = (("cf_params", "params", "params"), ("cf_macs", "macs", "MACs"),
+             ("cf_ram", "peak_ram_bytes", "RAM (bytes)"))
+    values = sorted({r[color_by] for r in rows})
+    cmap = plt.get_cmap("viridis", max(len(values), 2))
+    for ax, (cf, meas, label) in zip(axes, pairs):
+        for i, v in enumerate(values):
+            pts = [r for r in rows if r[color_by] == v]
+            ax.scatter([r[cf] for r in pts], [r[meas] for r in pts], s=18, color=cmap(i),
+                       label=f"{color_by}={v:g}")
+        lo = min(min(r[cf] for r in rows), min(r[meas] for r in rows))
+        hi = max(max(r[cf] for r in rows), max(r[meas] for r in rows))
+        line = np.geomspace(lo * 0.8, hi * 1.25, 10)
+        ax.plot(line, line, color="grey", lw=0.8, ls="--", label="y = x")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"closed form {label}")
+        ax.set_ylabel(f"measured {label}")
+        ax.grid(alpha=0.3, lw=0.4, which="both")
+    axes[0].legend(fontsize=7)
+    return axes
+
+
+def plot_per_block_costs(rows: "Sequence[dict[str, Any]]", ax: "Any" = None) -> "Any":
+    """Grouped bars per network part: closed-form vs measured MACs (strided blocks marked)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 3.6))
-    for i, (name, (cost, acc)) in enumerate(points.items()):
-        ax.scatter([cost], [100 * acc], s=60, color=f"C{i}", zorder=3)
-        ax.annotate(name, (cost, 100 * acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"{xlabel} (log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    accs = [100 * a for _, a in points.values()]
-    ax.set_ylim(max(0.0, min(accs) - 5), min(100.5, max(accs) + 2))
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3, which="both")
+        _, ax = plt.subplots(figsize=(9, 3.2))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["cf_macs"] / 1e6 for r in rows], 0.4, label="closed form", color="tab:gray")
+    ax.bar(x + 0.2, [r["macs"] / 1e6 for r in rows], 0.4, label="measured", color="tab:orange")
+    ax.set_xticks(x, [r["part"] + (" (s2)" if r.get("stride") == 2 else "") for r in rows],
+                  rotation=30, fontsize=8)
+    ax.set_ylabel("MMACs")
+    ax.set_title("Where the MAC closed form deviates, part by part")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, lw=0.4, axis="y")
     return ax
 
 
-def plot_ops_breakdown(breakdown: "dict[str, float]", cnn_ops: "float | None" = None, ax: "Any" = None,
-                       title: str = "Where the operations go (mean per frame)") -> "Any":
-    """Horizontal bars of operations per stage of the classical pipeline (and the CNN's, if given).
+def plot_budget_use(named_costs: "dict[str, Any]", limits: "dict[str, float]", ax: "Any" = None) -> "Any":
+    """Horizontal bars: fraction of each budget (flash, RAM, MACs) each network uses.
 
-    Example:
-        >>> ax = plot_ops_breakdown({"closing": 1e5, "svm": 5e3}, cnn_ops=4e5)
-        >>> len(ax.patches)
-        3
+    ``named_costs`` maps a label to an object with ``flash_bytes``, ``peak_ram_bytes`` and
+    ``macs`` attributes (``scaling.PhiNetCosts`` or ``cost.ModelCost``); ``limits`` maps
+    those attribute names to the budget. Bars beyond 1.0 (red line) do not fit.
     """
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    names = list(breakdown) + (["CNN on the blobs (MACs)"] if cnn_ops is not None else [])
-    values = list(breakdown.values()) + ([cnn_ops] if cnn_ops is not None else [])
+    keys = [k for k in ("flash_bytes", "peak_ram_bytes", "macs") if k in limits]
+    labels = {"flash_bytes": "flash", "peak_ram_bytes": "RAM", "macs": "MACs"}
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 0.3 * len(names) + 1.2))
-    colors = ["C0"] * len(breakdown) + (["C3"] if cnn_ops is not None else [])
-    ax.barh(names, values, color=colors)
-    ax.set_xscale("log")
-    ax.invert_yaxis()
-    ax.set_xlabel("operations (log scale)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(axis="x", alpha=0.3, which="both")
+        _, ax = plt.subplots(figsize=(7, 0.6 + 0.55 * len(named_costs) * len(keys) / 2))
+    height = 0.8 / max(len(named_costs), 1)
+    y = np.arange(len(keys))
+    for i, (name, c) in enumerate(named_costs.items()):
+        fractions = [getattr(c, k) / limits[k] for k in keys]
+        bars = ax.barh(y + i * height, fractions, height, label=name)
+        ax.bar_label(bars, labels=[f"{f:.0%}" for f in fractions], fontsize=7, padding=2)
+    ax.axvline(1.0, color="red", lw=1.0)
+    ax.set_yticks(y + height * (len(named_costs) - 1) / 2, [labels[k] for k in keys])
+    ax.set_xlabel("fraction of the budget")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, lw=0.4, axis="x")
     return ax
 
 
-def plot_breaking_point(rows: "Sequence[dict[str, Any]]", size: float, ax: "Any" = None,
-                        noise: "float | None" = None) -> "Any":
-    """Recall, precision, SVM and CNN accuracy against sensor noise, at one object size.
-
-    Example:
-        >>> rows = [dict(noise=n, size=1.0, recall=.9 - n / 10, precision=.9, accuracy=.95, cnn_accuracy=.9)
-        ...         for n in (0.0, 1.0, 2.0)]
-        >>> len(plot_breaking_point(rows, 1.0).lines)
-        4
-    """
+def plot_model_comparison(table: "dict[str, dict[str, float]]",
+                          keys: "Sequence[str]" = ("accuracy", "params", "macs", "peak_ram_bytes", "flash_bytes"),
+                          axes: "Any" = None) -> "Any":
+    """One small bar panel per metric, one bar per model (e.g. PhiNet vs DS-CNN)."""
     import matplotlib.pyplot as plt
 
-    sel = sorted((r for r in rows if abs(r["size"] - size) < 1e-9), key=lambda r: r["noise"])
-    if not sel:
-        raise ValueError(f"no grid rows at size {size}; sizes present: {sorted({r['size'] for r in rows})}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 3.4))
-    xs = [r["noise"] for r in sel]
-    for key, label, style in (("recall", "blob recall", "-o"), ("precision", "blob precision", "-s"),
-                              ("accuracy", "SVM accuracy (matched blobs)", "-^"),
-                              ("cnn_accuracy", "CNN accuracy (same blobs)", "--v")):
-        ax.plot(xs, [100 * r[key] for r in sel], style, label=label, ms=4)
-    if noise is not None:
-        ax.axvline(noise, color="gray", lw=1, ls=":")
-    ax.set_xlabel("sensor noise (x the default sensor)")
-    ax.set_ylabel("%")
-    ax.set_ylim(0, 102)
-    ax.set_title(f"where the classical pipeline breaks (object size x{size:g})", fontsize=10)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.grid(alpha=0.3)
-    return ax
+    titles = {"accuracy": "test accuracy", "params": "parameters", "macs": "MACs",
+              "peak_ram_bytes": "peak RAM (int8, bytes)", "flash_bytes": "flash (int8, bytes)"}
+    if axes is None:
+        _, axes = plt.subplots(1, len(keys), figsize=(2.3 * len(keys), 2.8))
+    names = list(table)
+    colors = plt.get_cmap("tab10").colors
+    for ax, key in zip(axes, keys):
+        vals = [table[n][key] for n in names]
+        bars = ax.bar(range(len(names)), vals, color=[colors[i % 10] for i in range(len(names))])
+        fmt = (lambda v: f"{v:.1%}") if key == "accuracy" else (lambda v: f"{v / 1e3:,.0f}k" if v < 1e6 else f"{v / 1e6:.2f}M")
+        ax.bar_label(bars, labels=[fmt(v) for v in vals], fontsize=7)
+        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+        ax.set_title(titles.get(key, key), fontsize=9)
+        ax.margins(y=0.15)
+    return axes
