@@ -27,7 +27,7 @@ from .emulator import Firmware, RunStats
 
 __all__ = ["Deployment", "deploy_onnx", "run_firmware", "compare_with_reference",
            "estimate_latency_energy", "layer_table", "conv_instructions_per_mac", "make_stream",
-           "sliding_windows", "detect_keywords", "DEFAULT_CPI"]
+           "sliding_windows", "detect_keywords", "DEFAULT_CPI", "arena_lower_bound", "kws_int8_artifacts"]
 
 # Cycles per instruction assumed for a Cortex-M4 running int8 kernels from flash: 1.0 is the
 # ideal single-issue pipeline; loads, multiply-accumulates with a load-use stall, taken
@@ -303,3 +303,16 @@ def _standin_artifacts() -> dict[str, Path]:
     X_cal = export.calibration_subset(X, y, config.by_mode(workshop=200, smoke=32))
     return export.build_kws_onnx_artifacts(model, X_cal, X_test, y_test, folder, classes=classes,
                                            source={"model": "standin"})
+
+
+def arena_lower_bound(tensors: Sequence[tuple[str, int, int, int]]) -> int:
+    """The least memory any arena plan needs: the largest total size of tensors live at the
+    same step. ``tensors`` = ``[(name, size_bytes, first_step, last_step), ...]``.
+
+    Example:
+        >>> arena_lower_bound([("in", 100, 0, 0), ("a", 50, 0, 1), ("b", 80, 1, 2)])
+        150
+    """
+    from ..cost import TensorLifetime, peak_live_bytes
+
+    return int(peak_live_bytes([TensorLifetime(n, int(s), int(f), int(l)) for n, s, f, l in tensors])[0])

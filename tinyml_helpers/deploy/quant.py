@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = ["quantize_multiplier", "requantize", "requantize_like_onnxruntime", "conv2d_ref",
            "dwconv2d_ref", "add_ref", "global_avgpool_ref", "maxpool2d_ref", "pad2d_ref",
-           "add_multipliers", "conv_out_size"]
+           "add_multipliers", "conv_out_size", "requantize_int8"]
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -191,3 +191,14 @@ def pad2d_ref(x: np.ndarray, pads: Sequence[int], value: int) -> np.ndarray:
     """(H, W, C) constant padding; ``pads`` = (top, left, bottom, right)."""
     top, left, bottom, right = pads
     return np.pad(x, ((top, bottom), (left, right), (0, 0)), constant_values=value).astype(np.int8)
+
+
+def requantize_int8(acc: np.ndarray | int, mult: int, shift: int, zp_out: int) -> np.ndarray:
+    """What a kernel writes: ``saturate(zp_out + requantize(acc, mult, shift))`` as int8.
+
+    Example:
+        >>> m, s = quantize_multiplier(0.01)
+        >>> requantize_int8(np.array([1000, 25_000, -40]), m, s, zp_out=-5).tolist()
+        [5, 127, -5]
+    """
+    return np.clip(np.int64(zp_out) + requantize(acc, mult, shift), -128, 127).astype(np.int8)
