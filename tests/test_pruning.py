@@ -115,7 +115,7 @@ def test_prune_structured_makes_a_smaller_dense_model_with_same_outputs_shape():
     assert small(x).shape == net(x).shape == (2, 3)
     assert small[0].out_channels == 4 and small[3].groups == 4 and small[6].out_channels == 8
     assert net[0].out_channels == 8, "the original must be untouched"
-    assert P.count_macs(small, (1, 1, 6, 5)) < P.count_macs(net, (1, 1, 6, 5))
+    assert P.count_macs(small, (1, 6, 5)) < P.count_macs(net, (1, 6, 5))
 
 
 def test_prune_structured_keeps_largest_norm_channels():
@@ -128,7 +128,7 @@ def test_prune_structured_keeps_largest_norm_channels():
 
 def test_prune_structured_zero_ratio_and_bad_input():
     net = tiny_cnn()
-    assert P.count_params(P.prune_structured(net, torch.randn(1, 1, 6, 5), 0.0)) == P.count_params(net)
+    assert P.count_params(P.prune_structured(net, torch.randn(1, 6, 5), 0.0)) == P.count_params(net)
     with pytest.raises(TypeError, match="example_input"):
         P.prune_structured(net, [1, 2], 0.5)
 
@@ -137,22 +137,22 @@ def test_prune_structured_zero_ratio_and_bad_input():
 def test_zeros_stored_dense_cost_the_same_bytes_but_csr_is_smaller():
     net = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 4))
     sparse = P.make_permanent(P.prune_unstructured(net, 0.9))
-    dense_size, sparse_size = P.onnx_bytes(net, (1, 128)), P.onnx_bytes(sparse, (1, 128))
+    dense_size, sparse_size = P.onnx_bytes(net, (128,)), P.onnx_bytes(sparse, (128,))
     assert abs(dense_size - sparse_size) < 0.01 * dense_size
     assert S.csr_model_bytes(sparse) < 0.3 * S.dense_model_bytes(sparse)
 
 
 def test_onnx_bytes_to_path_and_latency(tmp_path):
     target = tmp_path / "m.onnx"
-    size = P.onnx_bytes(nn.Linear(8, 2), (1, 8), path=target)
+    size = P.onnx_bytes(nn.Linear(8, 2), (8,), path=target)
     assert target.stat().st_size == size
-    assert 0 < P.onnx_latency(nn.Linear(8, 2), (1, 8), repeats=2, warmup=0) < 1
+    assert 0 < P.onnx_latency(nn.Linear(8, 2), (8,), repeats=2, warmup=0) < 1
     with pytest.raises(ValueError, match="repeats"):
-        P.onnx_latency(nn.Linear(8, 2), (1, 8), repeats=0)
+        P.onnx_latency(nn.Linear(8, 2), (8,), repeats=0)
 
 
 def test_deployment_costs_keys():
-    c = P.deployment_costs(tiny_cnn(), (1, 1, 6, 5), repeats=2)
+    c = P.deployment_costs(tiny_cnn(), (1, 6, 5), repeats=2)
     assert set(c) == {"params", "macs", "onnx_bytes", "latency_s", "sparsity", "csr_bytes"}
     assert c["sparsity"] == 0.0 and c["params"] > 0
 
@@ -261,3 +261,53 @@ def test_model_bytes():
     with torch.no_grad():
         lin.weight.zero_()
     assert S.csr_model_bytes(lin) == 5
+
+
+def test_model_crossover_matches_measured_csr():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(40, 64), nn.ReLU(), nn.Linear(64, 12))
+    s_star = S.model_crossover_sparsity(net)
+    below = P.make_permanent(P.prune_unstructured(net, s_star - 0.05, scope="layerwise"))
+    above = P.make_permanent(P.prune_unstructured(net, s_star + 0.05, scope="layerwise"))
+    assert S.csr_model_bytes(below) > S.dense_model_bytes(net) > S.csr_model_bytes(above)
+
+
+def test_pruning_grid_rows():
+    net = tiny_cnn()
+    grid = P.pruning_grid(net, lambda m: 0.5, torch.randn(1, 1, 6, 5), [0.5, 0.9])
+    assert [r["level"] for r in grid["unstructured"]] == [0.0, 0.5, 0.9]
+    un, st = grid["unstructured"], grid["structured"]
+    assert un[2]["dense_bytes"] == un[0]["dense_bytes"] and un[2]["stored_bytes"] < un[0]["stored_bytes"]
+    assert un[2]["macs"] == un[0]["macs"] and st[2]["macs"] < st[0]["macs"]
+
+
+def test_load_pruning_model_unknown_name():
+    with pytest.raises(ValueError, match="choose one of"):
+        P.load_pruning_model("resnet")
+
+
+def test_checks_pass_the_reference_and_explain_slips(capsys):
+    from tinyml_helpers.checks import pruning as C
+
+    assert C.check_magnitude_prune(P.magnitude_prune)
+    assert C.check_csr_bytes(lambda r, c, n, v, i, p: n * (v + i) + (r + 1) * p)
+
+    def signed_slip(w, s):
+        k = round(s * w.numel())
+        if k == 0:
+            return w.clone()
+        theta = w.abs().flatten().kthvalue(k).values
+        return torch.where(w <= theta, torch.zeros_like(w), w)
+
+    assert not C.check_magnitude_prune(signed_slip)
+    assert "magnitude" in capsys.readouterr().out
+    assert not C.check_csr_bytes(lambda r, c, n, v, i, p: n * (v + i) + r * p)
+    assert "rows + 1" in capsys.readouterr().out
+    assert not C.check_csr_bytes(lambda r, c, n, v, i, p: n * v + (r + 1) * p)
+    assert "column indices" in capsys.readouterr().out
+
+    def unsolved(w, s):
+        raise NotImplementedError
+
+    assert not C.check_magnitude_prune(unsolved)
+    assert "not attempted" in capsys.readouterr().out

@@ -55,6 +55,8 @@ from torch import nn
 from torch.nn.utils import prune
 
 __all__ = [
+    "CHECKPOINTS",
+    "load_pruning_model",
     "PRUNABLE_TYPES",
     "magnitude_threshold",
     "magnitude_prune",
@@ -72,6 +74,7 @@ __all__ = [
     "onnx_bytes",
     "onnx_latency",
     "deployment_costs",
+    "pruning_grid",
     "cubic_sparsity_schedule",
     "train_epochs",
     "accuracy",
@@ -82,6 +85,21 @@ __all__ = [
 ]
 
 PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
+
+# The models notebook 02 starts from, trained by tinyml_helpers.scripts.train_pruning_models.
+DSCNN_KWARGS: dict[str, Any] = dict(num_classes=12, channels=64, num_blocks=4, dropout=0.2)
+DSCNN_INPUT_SHAPE = (1, 49, 10)  # MLPerf Tiny's MFCC front end
+TRANSFORMER_KWARGS: dict[str, Any] = dict(n_classes=12, n_mels=40, frames=49, d_model=48, n_heads=4,
+                                          d_ff=96, n_layers=6, dropout=0.1)
+TRANSFORMER_INPUT_SHAPE = (1, 49, 40)  # log-mel
+CHECKPOINTS: dict[str, dict[str, Any]] = {
+    "dscnn": dict(file="pruning_dscnn.pt", kind="mfcc",
+                  what="MLPerf Tiny DS-CNN trained on the synthetic keywords (49x10 MFCC), fp32 state_dict"),
+    "transformer": dict(file="pruning_transformer.pt", kind="logmel", layerdrop=0.0,
+                        what="6-layer keyword transformer (d_model 48) on 49x40 log-mel, trained without LayerDrop"),
+    "transformer_layerdrop": dict(file="pruning_transformer_layerdrop.pt", kind="logmel", layerdrop=0.3,
+                                  what="the same transformer trained with LayerDrop p=0.3 (Fan et al. 2019)"),
+}
 
 
 # ----------------------------------------------------------------------------- tensors
@@ -134,6 +152,31 @@ def magnitude_prune(weights: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- models
+def load_pruning_model(name: str) -> nn.Module:
+    """Build one of notebook 02's starting models and load its shipped, sha256-checked weights.
+
+    ``name`` is ``"dscnn"``, ``"transformer"`` or ``"transformer_layerdrop"``. The file is
+    checked against ``data/manifest.json`` and read with ``weights_only=True``.
+
+    Example:
+        >>> load_pruning_model("dscnn").training    # doctest: +SKIP
+        False
+    """
+    from .data.manifest import verify_file
+
+    if name not in CHECKPOINTS:
+        raise ValueError(f"unknown pruning checkpoint {name!r}; choose one of {sorted(CHECKPOINTS)}")
+    path = verify_file(f"checkpoints/{CHECKPOINTS[name]['file']}")
+    if name == "dscnn":
+        from .models.dscnn import DSCNN
+        model: nn.Module = DSCNN(**DSCNN_KWARGS)
+    else:
+        from .models.transformer import KeywordTransformer
+        model = KeywordTransformer(**dict(TRANSFORMER_KWARGS, layerdrop=CHECKPOINTS[name]["layerdrop"]))
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
 def clone_model(model: nn.Module) -> nn.Module:
     """``copy.deepcopy`` that also works on models carrying ``torch.nn.utils.prune`` masks.
 
@@ -358,13 +401,14 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """Multiply-accumulates of one forward pass of a dense implementation (zeros included).
+    """Multiply-accumulates of one inference of a dense implementation (zeros included).
 
-    Uses :func:`tinyml_helpers.cost.count_macs` when present, else ``torch_pruning``'s
-    counter.
+    ``input_shape`` is one sample's shape, without the batch dimension (as in
+    :mod:`tinyml_helpers.cost`). Uses :func:`tinyml_helpers.cost.count_macs` when present,
+    else ``torch_pruning``'s counter.
 
     Example:
-        >>> count_macs(nn.Linear(10, 2), (1, 10)) in (20, 22)   # with or without the bias adds
+        >>> count_macs(nn.Linear(10, 2), (10,)) in (20, 22)   # with or without the bias adds
         True
     """
     try:
@@ -373,7 +417,7 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
     except (ImportError, AttributeError):
         import torch_pruning as tp
         was_training = model.training
-        macs, _ = tp.utils.count_ops_and_params(model.eval(), torch.zeros(*input_shape))
+        macs, _ = tp.utils.count_ops_and_params(model.eval(), torch.zeros(1, *input_shape))
         model.train(was_training)
         return int(macs)
 
@@ -381,8 +425,10 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
 def onnx_bytes(model: nn.Module, input_shape: Sequence[int], path: str | os.PathLike | None = None) -> int:
     """Size in bytes of the model exported to ONNX (to ``path``, or a temporary file).
 
+    ``input_shape`` is one sample's shape (no batch dimension); the export uses a batch of 1.
+
     Example:
-        >>> onnx_bytes(nn.Linear(256, 256), (1, 256)) > 256 * 256 * 4
+        >>> onnx_bytes(nn.Linear(256, 256), (256,)) > 256 * 256 * 4
         True
     """
     model = clone_model(model).eval()
@@ -403,7 +449,7 @@ def _export(model: nn.Module, input_shape: Sequence[int], target: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # The TorchScript exporter is quick and needs no extra package for these small models.
-        torch.onnx.export(model, (torch.zeros(*input_shape),), str(target), input_names=["x"],
+        torch.onnx.export(model, (torch.zeros(1, *input_shape),), str(target), input_names=["x"],
                           output_names=["logits"], opset_version=17, dynamo=False)
 
 
@@ -411,11 +457,13 @@ def onnx_latency(model: nn.Module, input_shape: Sequence[int], repeats: int = 50
                  threads: int = 1) -> float:
     """Best-of-``repeats`` onnxruntime latency (seconds) for one input on ``threads`` CPU threads.
 
+    ``input_shape`` is one sample's shape (no batch dimension).
+
     The minimum, not the mean, is reported: other programs on the machine only ever add
     time, so the minimum is the most repeatable estimate of what the model itself costs.
 
     Example:
-        >>> 0 < onnx_latency(nn.Linear(16, 4), (1, 16), repeats=3) < 1
+        >>> 0 < onnx_latency(nn.Linear(16, 4), (16,), repeats=3) < 1
         True
     """
     import onnxruntime as ort
@@ -432,7 +480,7 @@ def onnx_latency(model: nn.Module, input_shape: Sequence[int], repeats: int = 50
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
-    x = {"x": np.random.default_rng(0).standard_normal(tuple(input_shape)).astype(np.float32)}
+    x = {"x": np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)}
     for _ in range(warmup):
         session.run(None, x)
     times = []
@@ -446,8 +494,10 @@ def onnx_latency(model: nn.Module, input_shape: Sequence[int], repeats: int = 50
 def deployment_costs(model: nn.Module, input_shape: Sequence[int], repeats: int = 50) -> dict[str, float]:
     """Params, MACs, ONNX bytes, onnxruntime latency, weight sparsity and CSR bytes of a model.
 
+    ``input_shape`` is one sample's shape (no batch dimension).
+
     Example:
-        >>> c = deployment_costs(nn.Linear(16, 4), (1, 16), repeats=2)
+        >>> c = deployment_costs(nn.Linear(16, 4), (16,), repeats=2)
         >>> sorted(c)
         ['csr_bytes', 'latency_s', 'macs', 'onnx_bytes', 'params', 'sparsity']
     """
@@ -463,6 +513,47 @@ def deployment_costs(model: nn.Module, input_shape: Sequence[int], repeats: int 
         "sparsity": weight_sparsity(m),
         "csr_bytes": csr_model_bytes(m),
     }
+
+
+def pruning_grid(model: nn.Module, evaluate_fn: Callable[[nn.Module], float], example_input: torch.Tensor,
+                 levels: Sequence[float], progress: bool = False) -> dict[str, list[dict[str, float]]]:
+    """Precompute accuracy, storage, MACs and params for unstructured and structured pruning.
+
+    For each level (sparsity for unstructured = fraction of weights zeroed; channel ratio
+    for structured = fraction of channels removed) one row with ``level``, ``accuracy``,
+    ``dense_bytes`` (fp32 weights stored dense), ``stored_bytes`` (what you would ship: for
+    unstructured the smaller of dense and CSR, for structured the smaller dense model),
+    ``macs`` and ``params``. No fine-tuning: this is the post-training picture. A slider
+    over it is instant.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4, 2))
+        >>> g = pruning_grid(net, lambda m: 1.0, torch.randn(1, 1, 3, 6), [0.0, 0.5])
+        >>> sorted(g), g["structured"][1]["params"] < g["structured"][0]["params"]
+        (['structured', 'unstructured'], True)
+    """
+    from .sparse import csr_model_bytes, dense_model_bytes
+
+    levels = sorted({float(_check_sparsity(level, "level")) for level in levels} | {0.0})
+    shape = tuple(example_input.shape[1:])
+    grid: dict[str, list[dict[str, float]]] = {"unstructured": [], "structured": []}
+    dense_macs, dense_params = count_macs(model, shape), count_params(model)
+    iterator: Iterable[float] = levels
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(levels, desc="pruning grid", leave=False)
+    for level in iterator:
+        zeroed = make_permanent(prune_unstructured(model, level))
+        dense = dense_model_bytes(zeroed)
+        grid["unstructured"].append(dict(level=level, accuracy=float(evaluate_fn(zeroed)), dense_bytes=dense,
+                                         stored_bytes=min(dense, csr_model_bytes(zeroed)),
+                                         macs=dense_macs, params=dense_params))
+        small = prune_structured(model, example_input, level)
+        small_bytes = dense_model_bytes(small)
+        grid["structured"].append(dict(level=level, accuracy=float(evaluate_fn(small)), dense_bytes=small_bytes,
+                                       stored_bytes=small_bytes, macs=count_macs(small, shape),
+                                       params=count_params(small)))
+    return grid
 
 
 # ----------------------------------------------------------------------------- training

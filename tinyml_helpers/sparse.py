@@ -47,6 +47,7 @@ __all__ = [
     "to_csr_arrays",
     "csr_model_bytes",
     "dense_model_bytes",
+    "model_crossover_sparsity",
 ]
 
 
@@ -230,3 +231,27 @@ def csr_model_bytes(model: Any, value_bytes: int = 4, index_bytes: int | None = 
         rows, cols = m.shape
         total += csr_bytes(rows, cols, int(np.count_nonzero(m)), value_bytes, index_bytes)
     return int(total)
+
+
+def model_crossover_sparsity(model: Any, value_bytes: int = 4, index_bytes: int | None = None) -> float:
+    """Crossover sparsity for a whole model when every layer has the same sparsity.
+
+    Sums the per-layer formula: dense ``D = sum(r*c)*v`` equals CSR
+    ``(1-s)*sum(r*c*(v+i_l)) + sum((r+1)*p_l)`` at ``s* = 1 - (D - P) / sum(r*c*(v+i_l))``.
+    (With *global* pruning the layers end up with different sparsities; use layer-wise
+    pruning to compare with this number.)
+
+    Example:
+        >>> import torch
+        >>> round(model_crossover_sparsity(torch.nn.Linear(64, 64)), 3) == round(crossover_sparsity(64, 64), 3)
+        True
+    """
+    _check_value_bytes(value_bytes)
+    dense = ptrs = csr_full = 0
+    for m in _weight_matrices(model):
+        rows, cols = m.shape
+        i_bytes = index_bytes_for(cols - 1) if index_bytes is None else index_bytes
+        dense += rows * cols * value_bytes
+        ptrs += (rows + 1) * index_bytes_for(rows * cols)
+        csr_full += rows * cols * (value_bytes + i_bytes)
+    return float(min(max(1.0 - (dense - ptrs) / csr_full, 0.0), 1.0))
