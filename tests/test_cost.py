@@ -110,6 +110,18 @@ def test_inplace_is_refused_when_the_input_is_read_later():
     assert cost.peak_activation_bytes(Skip(), (1, 4, 4)) == 3 * 16
 
 
+def test_tuple_outputs_share_one_buffer():
+    class Halves(nn.Module):
+        def forward(self, x):
+            a, b = torch.chunk(x * 2, 2, dim=1)   # mul: 32 B; chunk: one 32 B buffer; a, b alias it
+            return a + b                          # add: 16 B
+
+    lts = cost.lifetimes_from_torch(Halves(), (32,))
+    assert sorted(t.size_bytes for t in lts) == [16, 32, 32, 32]
+    assert cost.live_bytes_per_step(lts)[1] == 64           # chunk reads mul and writes its buffer
+    assert cost.live_bytes_per_step(lts)[-1] == 32 + 16   # the add reads the chunk buffer (aliases)
+
+
 def test_untraceable_model_falls_back_to_onnx():
     class Branchy(nn.Module):
         def __init__(self):

@@ -44,3 +44,56 @@ def test_bad_inputs_are_explained():
         edge.inference_latency_s(1e6, "seed example")
     with pytest.raises(TypeError, match="must be a number"):
         edge.event_data_rate("many", 8)
+
+
+# ---------------------------------------------------------------- notebook 00 presentation and checks
+
+def test_notebook00_checks_explain_common_mistakes(capsys):
+    from tinyml_helpers.checks.cost import check_audio_rate, check_conv_macs, check_int8_flash
+
+    assert check_audio_rate(lambda sr, bits, channels=1: sr * bits / 8 * channels)
+    assert not check_audio_rate(lambda sr, bits, channels=1: sr * bits * channels)
+    assert "bits per second" in capsys.readouterr().out
+    assert check_conv_macs(lambda ci, co, k, o, groups=1: o[0] * o[1] * co * ci // groups * k[0] * k[1])
+    assert not check_conv_macs(lambda ci, co, k, o, groups=1: o[0] * o[1] * co * ci * k[0] * k[1])
+    assert "c_in / groups" in capsys.readouterr().out
+    assert not check_int8_flash(lambda ci, co, k, groups=1: co * ci // groups * k[0] * k[1] + co)
+    assert "int32" in capsys.readouterr().out
+    assert not check_int8_flash(lambda ci, co, k, groups=1: None)
+    assert "not attempted" in capsys.readouterr().out
+
+
+def test_notebook00_checks_raise_when_solutions_are_expected(monkeypatch):
+    from tinyml_helpers.checks import ExerciseNotSolved
+    from tinyml_helpers.checks.cost import check_conv_macs
+
+    monkeypatch.setenv("TINYML_EXPECT_SOLVED", "1")
+    with pytest.raises(ExerciseNotSolved, match="00.conv_macs"):
+        check_conv_macs(lambda *a, **k: None)
+
+
+def test_notebook00_plots_and_widget(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tinyml_helpers import cost, plots, widgets
+
+    costs = [cost.ModelCost(10, 2_000_000, 30_000, 16_000, name="small"),
+             cost.ModelCost(10, 90_000_000, 3_000_000, 900_000, name="big")]
+    plots.plot_data_rates({"audio": 32_000, "events": 0.27}, {"LoRa": 683.6})
+    plots.plot_energy_per_byte_vs_mac({"BLE": 1.15e-7}, 3.1e-10, "nRF52840")
+    plots.plot_mcus_vs_models(list(cost.MCU_CATALOG.values()), costs, {m: cost.mac_budget(m) for m in cost.mcu_names()})
+    plots.plot_fit_fractions([cost.fits(c, "RP2040") for c in costs])
+    plots.plot_live_memory({"toy": [400, 500, 210]})
+    plt.close("all")
+    table = widgets.describe_fits(costs, "seed example")
+    assert "small" in table and "NO" in table
+    box = widgets.mcu_fit_explorer(costs, "stm32f746")
+    assert box.children[0].value == "STM32F746"
+    assert "STM32F746" in capsys.readouterr().out
+    box.children[0].value = "RP2040"  # the dropdown re-renders without error
+    plt.close("all")
+    with pytest.raises(KeyError, match="unknown MCU"):
+        widgets.mcu_fit_explorer(costs, "z80")

@@ -379,10 +379,17 @@ def _fx_lifetimes(model: Any, shape: tuple[int, ...], elem: int, inplace_activat
 
     def meta_size(node: Any) -> tuple[int, tuple[int, ...]] | None:
         meta = node.meta.get("tensor_meta")
-        if meta is None or not hasattr(meta, "shape"):
-            return None  # non-tensor (an int from x.size(), a tuple, ...)
-        shp = tuple(int(v) for v in meta.shape)
-        return math.prod(shp) * elem, shp
+        if meta is None:
+            return None  # non-tensor (an int from x.size(), ...)
+        if hasattr(meta, "shape"):
+            shp = tuple(int(v) for v in meta.shape)
+            return math.prod(shp) * elem, shp
+        if isinstance(meta, (tuple, list)):
+            # a tuple of tensors (torch.chunk, split, an LSTM's outputs): one buffer holding all
+            parts = [m for m in meta if hasattr(m, "shape")]
+            if parts:
+                return sum(math.prod(int(v) for v in m.shape) for m in parts) * elem, ()
+        return None
 
     static: set[str] = set()
     graph_inputs: dict[str, tuple[int, tuple[int, ...]]] = {}
@@ -407,7 +414,11 @@ def _fx_lifetimes(model: Any, shape: tuple[int, ...], elem: int, inplace_activat
             static.add(node.name)
             continue
         data_ins = [n for n in ins if n not in static]
-        ops.append(_Op(node.name, _torch_op_kind(node, modules), data_ins, node.name, info[0], info[1]))
+        kind = _torch_op_kind(node, modules)
+        if node.op == "call_function" and node.target is operator.getitem and node.all_input_nodes \
+                and isinstance(node.all_input_nodes[0].meta.get("tensor_meta"), (tuple, list)):
+            kind = "alias"  # picking one tensor out of a tuple: it already lives in the tuple's buffer
+        ops.append(_Op(node.name, kind, data_ins, node.name, info[0], info[1]))
     # an output that is a tuple of tensors: follow getitem-free outputs only
     return _lifetimes_from_ops(ops, graph_inputs, outputs, inplace_activations)
 
@@ -436,18 +447,18 @@ def lifetimes_from_torch(model: Any, input_shape: Sequence[int], dtype: str = "i
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape))
-    except Exception as exc:
-        raise ValueError(
-            f"the model cannot run on an input of shape {(1, *shape)} (a batch of 1 added in front of "
-            f"input_shape={shape}): {type(exc).__name__}: {exc}. Pass input_shape without the batch "
-            "dimension, in the layout the model expects, e.g. (1, 49, 10).") from exc
-    try:
         try:
             with torch.no_grad():
                 return _fx_lifetimes(model, shape, elem, inplace_activations)
-        except Exception as exc:  # fx cannot trace data-dependent control flow
+        except Exception as exc:  # fx cannot trace data-dependent control flow, or the shape is wrong
+            try:
+                with torch.no_grad():
+                    model(torch.zeros(1, *shape))
+            except Exception as run_exc:
+                raise ValueError(
+                    f"the model cannot run on an input of shape {(1, *shape)} (a batch of 1 added in front of "
+                    f"input_shape={shape}): {type(run_exc).__name__}: {run_exc}. Pass input_shape without the "
+                    "batch dimension, in the layout the model expects, e.g. (1, 49, 10).") from run_exc
             warnings.warn(
                 f"torch.fx could not trace {type(model).__name__} ({type(exc).__name__}: {str(exc)[:200]}); "
                 "falling back to walking its ONNX export (TorchScript exporter).", RuntimeWarning, stacklevel=2)
