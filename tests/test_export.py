@@ -41,13 +41,24 @@ def test_export_names_opset_and_dynamic_batch(files):
     assert ex.onnx_logits(files["fp32"], files["X"][:5]).shape == (5, 4)
 
 
-def test_export_external_data_and_dynamo(tmp_path):
+def test_export_external_data(tmp_path):
     model = tiny_phinet()
     p = ex.export_onnx(model, tmp_path / "ext.onnx", external_data=True)
     info = ex.describe_onnx(p)
     assert info["data_files"] == ["ext.onnx.data"] and info["total_bytes"] > info["file_bytes"]
     x = np.zeros((2, *SHAPE), np.float32)
     np.testing.assert_allclose(ex.onnx_logits(p, x), ex.torch_logits(model, x), atol=1e-4)
+
+
+def test_export_dynamo_exporter(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(3, 2)).eval()
+    p = ex.export_onnx(net, tmp_path / "d.onnx", SHAPE, exporter="dynamo", opset=18)
+    info = ex.describe_onnx(p)
+    assert info["opset"] == 18 and list(info["inputs"]) == ["features"]
+    assert isinstance(info["inputs"]["features"][0], str), "batch axis should be symbolic"
+    x = np.random.default_rng(0).normal(size=(3, *SHAPE)).astype(np.float32)
+    np.testing.assert_allclose(ex.onnx_logits(p, x), ex.torch_logits(net, x), atol=1e-5)
 
 
 def test_export_bad_inputs(tmp_path):
