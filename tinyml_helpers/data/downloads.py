@@ -15,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import socket
@@ -43,12 +44,13 @@ def download_cache_dir(*parts: str) -> Path:
 
 
 def download(url: str, sha256: str, dest: str | os.PathLike, timeout: float = 60.0,
-             progress: bool = True) -> Path:
+             progress: bool = True, gunzip: bool = False) -> Path:
     """Fetch ``url`` to ``dest`` unless a file with that sha256 is already there.
 
     Raises :class:`NoInternetError` when offline and :class:`ChecksumError` when the bytes
     received (or an existing ``dest``) do not match ``sha256``; a bad file is never left at
-    ``dest``.
+    ``dest``. With ``gunzip=True`` the response is gzip-decoded on the fly and ``sha256``
+    is that of the decoded file (useful when only the content's checksum is known).
 
     Example:
         >>> # download("https://.../speech_commands_v0.02.tar.gz", "<sha256>", "/tmp/sc.tgz")
@@ -67,9 +69,10 @@ def download(url: str, sha256: str, dest: str | os.PathLike, timeout: float = 60
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(dest) as tmp:
             total = int(response.headers.get("Content-Length") or 0) or None
-            bar = _progress_bar(total, dest.name) if progress else None
+            bar = _progress_bar(None if gunzip else total, dest.name) if progress else None
+            stream = gzip.GzipFile(fileobj=response) if gunzip else response
             with open(tmp, "wb") as handle:
-                for block in iter(lambda: response.read(_CHUNK), b""):
+                for block in iter(lambda: stream.read(_CHUNK), b""):
                     handle.write(block)
                     digest.update(block)
                     if bar is not None:
@@ -80,9 +83,9 @@ def download(url: str, sha256: str, dest: str | os.PathLike, timeout: float = 60
                 raise ChecksumError(f"downloaded {url} but its sha256 is {digest.hexdigest()}, expected "
                                     f"{sha256}: the file changed upstream or the transfer was corrupted. "
                                     "Nothing was saved; try again later.")
-    except (urllib.error.URLError, socket.timeout, socket.gaierror, ConnectionError, OSError) as exc:
-        if isinstance(exc, ChecksumError):
-            raise
+    except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+        if isinstance(exc, gzip.BadGzipFile):
+            raise ChecksumError(f"{url} did not send gzip data as expected; nothing was saved.") from exc
         if isinstance(exc, urllib.error.HTTPError):
             raise ConnectionError(f"the server answered {exc.code} for {url}; the file may have moved.") from exc
         raise NoInternetError(

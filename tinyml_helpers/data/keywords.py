@@ -41,6 +41,7 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import ctypes
+import functools
 import io
 import json
 import multiprocessing
@@ -592,9 +593,7 @@ def load_keyword_audio(split: str, smoke: bool | None = None) -> KeywordAudio:
         keep = smoke_subset(labels, SMOKE_PER_CLASS[split])
         rows = [rows[i] for i in keep]
         labels = labels[keep]
-    samples, rate = sf.read(flac, dtype="float32")
-    if rate != SAMPLE_RATE:
-        raise ValueError(f"{flac} has sample rate {rate}, expected {SAMPLE_RATE}; regenerate with `{MAKE_COMMAND}`")
+    samples = _read_speech(flac)
     audio = np.zeros((len(rows), CLIP_SAMPLES), np.float32)
     for i, r in enumerate(rows):
         start, length = int(r["start"]), int(r["length"])
@@ -606,11 +605,30 @@ def load_keyword_audio(split: str, smoke: bool | None = None) -> KeywordAudio:
                         rows=rows, source_sha256=_dataset_fingerprint(folder))
 
 
+def _read_speech(flac: Path) -> np.ndarray:
+    """Decoded samples of one split's FLAC, remembered while the file is unchanged."""
+    stat = flac.stat()
+    return _read_speech_memo(str(flac.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=3)
+def _read_speech_memo(path: str, size: int, mtime_ns: int) -> np.ndarray:
+    import soundfile as sf
+
+    samples, rate = sf.read(path, dtype="float32")
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"{path} has sample rate {rate}, expected {SAMPLE_RATE}; regenerate with `{MAKE_COMMAND}`")
+    samples.setflags(write=False)
+    return samples
+
+
 def _dataset_fingerprint(folder: Path) -> str:
     """sha256 over the files that define the set (the feature-cache key): edits invalidate it."""
     import hashlib
 
     digest = hashlib.sha256()
+    from .manifest import file_sha256
+
     for name in ["clips.csv"] + [f"speech_{s}.flac" for s in SPLITS]:
-        digest.update(sha256_file(_require(folder / name)).encode())
+        digest.update(file_sha256(_require(folder / name)).encode())
     return digest.hexdigest()

@@ -26,7 +26,9 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import json
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -34,9 +36,20 @@ from .. import config
 from ..files import ChecksumError, atomic_write_json, sha256_file
 
 __all__ = ["MANIFEST_NAME", "manifest_path", "load_manifest", "update_manifest", "verify_file",
-           "verify_manifest", "ChecksumError"]
+           "verify_manifest", "file_sha256", "ChecksumError"]
 
 MANIFEST_NAME = "manifest.json"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) so repeated checks cost nothing."""
+    stat = os.stat(path)
+    return _sha256_memo(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_memo(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
 
 
 def manifest_path() -> Path:
@@ -107,7 +120,7 @@ def verify_file(relpath: str) -> Path:
     if entry is None:
         raise ChecksumError(f"data/{relpath} is not listed in data/{MANIFEST_NAME}; add its sha256 there "
                             "(see tinyml_helpers/data/manifest.py)")
-    actual = sha256_file(path)
+    actual = file_sha256(path)
     if actual != entry["sha256"]:
         raise ChecksumError(f"data/{relpath} is corrupted or out of date: sha256 {actual}, expected "
                             f"{entry['sha256']}. Restore it with `git checkout -- data/{relpath}` "
