@@ -634,9 +634,22 @@ class GeneratedModel:
     col_bytes: int
     manifest: dict[str, Any]
 
-    def layer_source(self, index: int) -> str:
-        """The generated C of one layer (definitions + call), e.g. to show in a notebook."""
+    def layer_source(self, index: int, max_array_lines: int | None = None) -> str:
+        """The generated C of one layer (definitions + call), e.g. to show in a notebook;
+        ``max_array_lines`` shortens long constant arrays to that many lines."""
+        if not 0 <= index < len(self.model.layers):
+            raise IndexError(f"layer index {index} out of range: the model has {len(self.model.layers)} layers")
         defs, call = layer_c_source(self.model, index, self.plan_offsets)
+        if max_array_lines is not None:
+            kept, run = [], 0
+            for line in defs.splitlines():
+                is_values = line.startswith("    ") and line.strip()[:1] in "-0123456789"
+                run = run + 1 if is_values else 0
+                if run <= max_array_lines:
+                    kept.append(line)
+                elif run == max_array_lines + 1:
+                    kept.append("    /* ... */")
+            defs = "\n".join(kept) + "\n"
         return defs + "\n/* in tm_model_run(): */\n" + call + "\n"
 
     @property

@@ -86,24 +86,50 @@ def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain
     return Deployment(model, generated, elf, fw, sections, memory, stats, layout)
 
 
-def run_firmware(dep: Deployment, X: np.ndarray, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def run_firmware(dep: Deployment, X: np.ndarray, progress: bool = True,
+                 workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Classify float inputs (N, C, H, W) on the emulated MCU: (int8 outputs, float logits).
 
+    ``workers > 1`` runs that many emulator instances in threads (unicorn releases Python's
+    GIL while it emulates), each on its own slice of the inputs.
+
     Example:
-        >>> # q, logits = run_firmware(dep, X_test)
+        >>> # q, logits = run_firmware(dep, X_test, workers=2)
     """
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != len(dep.model.input_shape_nchw) or tuple(X.shape[1:]) != tuple(dep.model.input_shape_nchw[1:]):
         raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, dep.model.input_shape_nchw[1:]))}), "
                          f"got {X.shape}")
-    items: Any = range(len(X))
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    out = np.empty((len(X), dep.model.tensors[dep.model.output].size), np.int8)
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        items = tqdm(items, desc="emulated MCU", unit="clip", leave=False)
-    out = np.empty((len(X), dep.model.tensors[dep.model.output].size), np.int8)
-    for i in items:
-        out[i] = dep.firmware.infer(dep.model.quantize_input(X[i:i + 1]))
+        bar = tqdm(total=len(X), desc="emulated MCU", unit="clip", leave=False)
+
+    def work(fw: Firmware, indices: Sequence[int]) -> None:
+        for i in indices:
+            out[i] = fw.infer(dep.model.quantize_input(X[i:i + 1]))
+            if bar is not None:
+                bar.update(1)
+
+    workers = min(workers, max(len(X), 1))
+    if workers == 1:
+        work(dep.firmware, range(len(X)))
+    else:
+        import threading
+
+        firmwares = [dep.firmware] + [Firmware(dep.elf_path, dep.generated.manifest) for _ in range(workers - 1)]
+        threads = [threading.Thread(target=work, args=(fw, range(k, len(X), workers)))
+                   for k, fw in enumerate(firmwares)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if bar is not None:
+        bar.close()
     return out, dep.model.dequantize_output(out)
 
 
@@ -274,7 +300,7 @@ def _standin_artifacts() -> dict[str, Path]:
     from .. import config, export
     from ..data import keyword_classes, keyword_features
 
-    folder = config.artifacts_dir("onnx", "standin")
+    folder = config.artifacts_dir("onnx", "standin_smoke" if config.is_smoke() else "standin")
     paths = {k: folder / v for k, v in export.ARTIFACT_NAMES.items()}
     if all(p.exists() for p in paths.values()):
         return paths
