@@ -291,6 +291,10 @@ def plot_energy_per_byte_vs_mac(radio_j_per_byte: "dict[str, float]", mac_j: flo
     return ax
 
 
+_MCU_COLORS = ("tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
+               "tab:olive", "tab:cyan")  # no orange: models are drawn in orange
+
+
 def plot_mcus_vs_models(mcus: "Sequence[Any]", costs: "Sequence[Any]", mac_budgets: "dict[str, float]",
                         axes: "Any" = None) -> "Any":
     """Left: MCUs (SRAM vs flash) with models (peak RAM vs int8 flash) on the same log axes,
@@ -313,10 +317,11 @@ def plot_mcus_vs_models(mcus: "Sequence[Any]", costs: "Sequence[Any]", mac_budge
     ax.add_patch(Rectangle((1, 1), 1024 - 1, 4096 - 1, color="tab:green", alpha=0.08, zorder=0))
     ax.text(1.3, 2500, "TinyML target:\nKBs of working memory,\nKBs-MBs of storage", fontsize=8, color="darkgreen",
             va="top")
-    for m in mcus:
-        ax.scatter(m.sram_bytes / kb, m.flash_bytes / kb, marker="s", s=45, color="tab:blue", zorder=3)
-        ax.annotate(m.name, (m.sram_bytes / kb, m.flash_bytes / kb), fontsize=7, xytext=(4, 3),
-                    textcoords="offset points")
+    markers = "sD^vP*Xph<>"
+    for i, m in enumerate(mcus):  # a legend, not labels: several MCUs share a flash size
+        ax.scatter(m.sram_bytes / kb, m.flash_bytes / kb, marker=markers[i % len(markers)], s=50,
+                   color=_MCU_COLORS[i % len(_MCU_COLORS)], zorder=3, label=m.name, edgecolor="black",
+                   linewidth=0.4)
     for c in costs:
         ax.scatter(c.peak_ram_bytes / kb, c.flash_bytes / kb, marker="o", s=45, color="tab:orange", zorder=3)
         ax.annotate(c.name, (c.peak_ram_bytes / kb, c.flash_bytes / kb), fontsize=7, color="tab:orange",
@@ -327,8 +332,9 @@ def plot_mcus_vs_models(mcus: "Sequence[Any]", costs: "Sequence[Any]", mac_budge
     ax.set_ylim(1, 16384)
     ax.set_xlabel("RAM: MCU SRAM / model peak activations (KB)")
     ax.set_ylabel("flash: MCU flash / model int8 weights (KB)")
-    ax.set_title("Memory: MCUs (squares) vs models (dots)")
+    ax.set_title("Memory: MCUs (markers) vs models (orange dots)")
     ax.grid(alpha=0.3, which="both", lw=0.4)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
     names = list(mac_budgets)
     bx.barh(names, [mac_budgets[n] / 1e6 for n in names], color="tab:blue", alpha=0.7)
     for c, color in zip(costs, ("tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink")):
@@ -337,7 +343,7 @@ def plot_mcus_vs_models(mcus: "Sequence[Any]", costs: "Sequence[Any]", mac_budge
     bx.invert_yaxis()
     bx.set_xlabel("MACs per inference (millions, log scale)")
     bx.set_title("Compute: MAC budget per inference vs model MACs")
-    bx.legend(fontsize=7, loc="lower right")
+    bx.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     plt.tight_layout()
     return axes
 
