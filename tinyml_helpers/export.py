@@ -15,27 +15,28 @@ and proves that nothing was lost on the way. This module does the work:
   (QDQ or QOperator, per-tensor or per-channel). :func:`quantize_tensor` /
   :func:`dequantize_tensor` / :func:`affine_qparams` are the arithmetic the lesson teaches;
   :func:`layer_qparams` reads one layer's scales and zero points back from the int8 file;
-  :func:`size_breakdown` explains where the bytes of an ONNX file go.
+  :func:`size_breakdown` explains where the bytes of an ONNX file go and
+  :func:`compact_onnx` trims the names and shape hints that make up much of the overhead.
 * **Latency.** :func:`benchmark_latency` times several callables side by side (interleaved
   rounds, warm-up excluded, median), with the thread count set explicitly.
 * **Handoff to notebook 06.** :func:`kws_onnx_artifacts` returns (and builds if missing)
   the files below, in ``artifacts/onnx/``. Names are stable; notebook 06 reads them.
 
-  ====================  ======================================================================
-  ``kws_fp32.onnx``     float model, opset 13, input ``features`` (batch, 1, 49, 40) float32,
-                        output ``logits`` (batch, classes); dynamic batch axis; one file.
-  ``kws_int8.onnx``     static int8, QOperator format (QuantizeLinear, QLinearConv, QLinearAdd,
-                        QLinearGlobalAveragePool, Flatten, QGemm, DequantizeLinear); weights
-                        int8 symmetric (zero point 0), activations int8 asymmetric; per-tensor
-                        or per-channel as recorded in the manifest (``per_channel``).
-  ``kws_test_inputs.npz``  ``features`` float32 (N, 1, 49, 40) and ``labels`` int64 (N,) of the
-                        test split, ``classes`` (str).
-  ``kws_calibration.npz``  ``features`` float32: the training clips used for calibration.
-  ``kws_int8_reference.npz``  ``logits`` float32 (N, classes) and ``predictions`` int64 (N,):
-                        onnxruntime's int8 output on ``kws_test_inputs`` (the target for
-                        the MCU), plus ``fp32_logits``.
-  ``kws_onnx.json``     manifest: settings, sha256 of every file, accuracies, source model.
-  ====================  ======================================================================
+  * ``kws_fp32.onnx``: float model, opset 13, input ``features`` (batch, 1, 49, 40) float32,
+    output ``logits`` (batch, classes); dynamic batch axis; one file (no external data).
+  * ``kws_int8.onnx``: static int8, QOperator format (QuantizeLinear, QLinearConv,
+    QLinearAdd, QLinearGlobalAveragePool, Flatten, QGemm, DequantizeLinear); weights int8
+    symmetric (zero point 0), one scale per output channel by default (``per_channel`` in
+    the manifest); activations int8 with a zero point; calibrated with MinMax on real
+    training clips.
+  * ``kws_test_inputs.npz``: ``features`` float32 (N, 1, 49, 40), ``labels`` int64 (N,) and
+    ``classes`` (str) of the test split.
+  * ``kws_calibration.npz``: ``features`` float32, the training clips used for calibration.
+  * ``kws_int8_reference.npz``: ``logits`` float32 (N, classes) and ``predictions`` int64
+    (N,), onnxruntime's int8 output on ``kws_test_inputs`` (the target for the MCU), plus
+    ``fp32_logits``.
+  * ``kws_onnx.json``: manifest: settings, sha256 and size of every file, accuracies,
+    operators of the int8 graph, and the source model's weights sha256.
 
 Own code only where no library does it: operator flagging (a table of what MCU int8 kernel
 libraries such as TFLite Micro / CMSIS-NN provide), the size breakdown, the side-by-side
