@@ -300,3 +300,28 @@ def test_measure_bundles_everything():
     c = cost.measure(nn.Sequential(nn.Linear(100, 10)), (100,), dtype="fp32", name="fc")
     assert (c.params, c.macs, c.flash_bytes, c.peak_ram_bytes, c.dtype) == (1010, 1000, 4040, 440, "fp32")
     assert c.as_dict()["name"] == "fc"
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_int8_onnx_graphs_match_the_torch_int8_estimate(tmp_path, fmt):
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from tinyml_helpers.models.dscnn import DSCNN
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.batches = iter([{"x": rng.standard_normal((1, 1, 49, 10), dtype=np.float32)} for _ in range(2)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    model = DSCNN().eval()
+    fp32, int8 = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 1, 49, 10),), str(fp32), dynamo=False, input_names=["x"])
+    quantize_static(str(fp32), str(int8), Calibration(), quant_format=getattr(QuantFormat, fmt),
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    lts = cost.lifetimes_from_onnx(int8)  # QOperator: QLinearGlobalAveragePool shapes come from onnxruntime
+    assert cost.peak_live_bytes(lts)[0] == cost.peak_activation_bytes(model, (1, 49, 10), dtype="int8") == 16_000
+    assert cost.plan_arena(lts).validate()

@@ -502,11 +502,51 @@ def _onnx_elem_bytes(elem_type: int) -> int:
     return int(np_dtype.itemsize)
 
 
+def _shapes_from_onnxruntime(model: Any, names: list[str]) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Shapes that ONNX shape inference could not derive (e.g. com.microsoft QLinear* contrib
+    ops of a QOperator int8 graph): run the graph once on zeros with onnxruntime and read them."""
+    import numpy as np
+    import onnx
+
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - onnxruntime is pinned in requirements.txt
+        return {}
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    known_outputs = {o.name for o in probe.graph.output}
+    for name in names:
+        if name not in known_outputs:
+            probe.graph.output.append(onnx.ValueInfoProto(name=name))
+    initializers = {init.name for init in probe.graph.initializer}
+    feeds = {}
+    for vi in probe.graph.input:
+        if vi.name in initializers:
+            continue
+        tt = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in tt.shape.dim]
+        feeds[vi.name] = np.zeros(dims, dtype=onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))
+    try:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every tensor
+        options.log_severity_level = 3
+        session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        values = session.run(names, feeds)
+    except Exception:  # the caller reports the tensors that still have no shape
+        return {}
+    out = {}
+    for name, value in zip(names, values):
+        value = np.asarray(value)
+        out[name] = (int(onnx.helper.np_dtype_to_tensor_dtype(value.dtype)), tuple(int(v) for v in value.shape))
+    return out
+
+
 def lifetimes_from_onnx(path_or_model: Any, bytes_per_element: int | None = None,
                         inplace_activations: bool = True) -> list[TensorLifetime]:
     """Activation buffer lifetimes of an ONNX graph (file path or ``onnx.ModelProto``).
 
-    Shapes and element types come from ``onnx.shape_inference``; an int8 QOperator graph
+    Shapes and element types come from ``onnx.shape_inference`` (and, for contrib operators it
+    does not know, such as ``QLinearGlobalAveragePool``, from one onnxruntime run on zeros); an int8 QOperator graph
     (QLinearConv, ...) or QDQ graph is costed at its int8 sizes. ``bytes_per_element``
     overrides every element size (e.g. 1 to cost an fp32 graph as int8). A symbolic first
     dimension is taken as a batch of 1; other unknown dimensions are an error.
@@ -561,6 +601,10 @@ def lifetimes_from_onnx(path_or_model: Any, bytes_per_element: int | None = None
 
     for vi in [*graph.input, *graph.value_info, *graph.output]:
         read_type(vi)
+
+    produced = [o for node in graph.node for o in node.output if o and o not in types and o not in static]
+    if produced:
+        types.update(_shapes_from_onnxruntime(model, produced))
 
     def nbytes(name: str) -> tuple[int, tuple[int, ...]]:
         if name not in types:
