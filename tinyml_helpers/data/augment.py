@@ -66,7 +66,7 @@ def snr_of(signal: np.ndarray, noise: np.ndarray) -> float:
         >>> round(snr_of(np.ones(10), 0.1 * np.ones(10)), 1)
         20.0
     """
-    return 20.0 * np.log10(rms(signal) / rms(noise))
+    return float(20.0 * np.log10(rms(signal) / rms(noise)))
 
 
 def coloured_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
