@@ -50,9 +50,27 @@ static inline int8_t tm_saturate(int32_t v, int32_t lo, int32_t hi) {
                          ((uint32_t)(uint16_t)((int16_t)((a) >> 16) - (int16_t)((b) >> 16)) << 16))
 #endif
 
+static inline void tm_write32(void *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
+
+/* n int8 values -> int16 (x - zp), four at a time: SXTB16 splits even/odd bytes, SSUB16
+ * subtracts the zero point from both lanes, and two pack operations (PKHBT/PKHTB) restore the
+ * natural order. About 2 instructions per value instead of 4-5 for a scalar loop. */
+static inline void tm_widen_offset(const int8_t *src, int16_t *dst, int32_t n, uint32_t zz, int32_t zp) {
+    for (int32_t i = n >> 2; i > 0; i--) {
+        const uint32_t v = tm_read32(src);
+        src += 4;
+        const uint32_t e = TM_SSUB16(TM_SXTB16(v), zz), o = TM_SSUB16(TM_SXTB16_ROR8(v), zz);
+        tm_write32(dst, (e & 0xFFFFu) | (o << 16));
+        tm_write32(dst + 2, (o & 0xFFFF0000u) | (e >> 16));
+        dst += 4;
+    }
+    for (int32_t i = n & 3; i > 0; i--) *dst++ = (int16_t)(*src++ - zp);
+}
+
 /* im2col for one output pixel: the receptive field as int16 (x - zp_x), zeros for padding. */
 static void tm_im2col(const tm_conv_params *p, const int8_t *in, int32_t iy0, int32_t ix0, int16_t *col) {
     const int32_t c = p->in_c, zp = p->in_zp;
+    const uint32_t zz = ((uint32_t)(uint16_t)zp << 16) | (uint16_t)zp;
     for (int32_t ky = 0; ky < p->kh; ky++) {
         const int32_t iy = iy0 + ky * p->dh;
         for (int32_t kx = 0; kx < p->kw; kx++) {
@@ -60,8 +78,7 @@ static void tm_im2col(const tm_conv_params *p, const int8_t *in, int32_t iy0, in
             if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
                 for (int32_t i = 0; i < c; i++) col[i] = 0;
             } else {
-                const int8_t *src = in + (iy * p->in_w + ix) * c;
-                for (int32_t i = 0; i < c; i++) col[i] = (int16_t)(src[i] - zp);
+                tm_widen_offset(in + (iy * p->in_w + ix) * c, col, c, zz, zp);
             }
             col += c;
         }
@@ -72,18 +89,23 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
                const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *col) {
     /* Weights are stored with each group of 4 along K permuted to (w0, w2, w1, w3), so that
      * SXTB16 yields the pair (w0, w1) and SXTB16 ROR 8 the pair (w2, w3), matching the
-     * im2col buffer's natural int16 pairs: two MACs per SMLAD, no shuffling in the loop. */
-    const int32_t K = p->kh * p->kw * p->in_c, K4 = K & ~3, cout = p->out_c;
+     * im2col buffer's natural int16 pairs: two MACs per SMLAD, no shuffling in the loop.
+     * Two output channels share each load of the im2col buffer. */
+    const int32_t K = p->kh * p->kw * p->in_c, K4 = K >> 2, Kt = K & 3, cout = p->out_c;
     const int32_t zp_out = p->out_zp;
     for (int32_t oy = 0; oy < p->out_h; oy++) {
         for (int32_t ox = 0; ox < p->out_w; ox++) {
             tm_im2col(p, in, oy * p->sh - p->pad_top, ox * p->sw - p->pad_left, col);
+            const int8_t *w0 = w;
             int32_t co = 0;
             for (; co + 1 < cout; co += 2) {
-                const int8_t *w0 = w + co * K, *w1 = w0 + K;
+                const int8_t *w1 = w0 + K;
                 const int16_t *cp = col;
                 int32_t a0 = bias[co], a1 = bias[co + 1];
-                for (int32_t k = 0; k < K4; k += 4) {
+#if defined(__clang__)
+#pragma clang loop unroll_count(2)
+#endif
+                for (int32_t k = K4; k > 0; k--) {
                     const uint32_t x01 = tm_read32(cp), x23 = tm_read32(cp + 2);
                     const uint32_t wa = tm_read32(w0), wb = tm_read32(w1);
                     cp += 4; w0 += 4; w1 += 4;
@@ -92,25 +114,25 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
                     a0 = TM_SMLAD(TM_SXTB16_ROR8(wa), x23, a0);
                     a1 = TM_SMLAD(TM_SXTB16_ROR8(wb), x23, a1);
                 }
-                for (int32_t k = K4; k < K; k++) {
+                for (int32_t k = Kt; k > 0; k--) {
                     a0 += (int32_t)(*w0++) * *cp;
                     a1 += (int32_t)(*w1++) * *cp++;
                 }
                 out[co] = TM_SAT8(zp_out + tm_requantize(a0, mult[co], shift[co]));
                 out[co + 1] = TM_SAT8(zp_out + tm_requantize(a1, mult[co + 1], shift[co + 1]));
+                w0 = w1;
             }
-            for (; co < cout; co++) {
-                const int8_t *w0 = w + co * K;
+            if (co < cout) {
                 const int16_t *cp = col;
                 int32_t a0 = bias[co];
-                for (int32_t k = 0; k < K4; k += 4) {
+                for (int32_t k = K4; k > 0; k--) {
                     const uint32_t x01 = tm_read32(cp), x23 = tm_read32(cp + 2);
                     const uint32_t wa = tm_read32(w0);
                     cp += 4; w0 += 4;
                     a0 = TM_SMLAD(TM_SXTB16(wa), x01, a0);
                     a0 = TM_SMLAD(TM_SXTB16_ROR8(wa), x23, a0);
                 }
-                for (int32_t k = K4; k < K; k++) a0 += (int32_t)(*w0++) * *cp++;
+                for (int32_t k = Kt; k > 0; k--) a0 += (int32_t)(*w0++) * *cp++;
                 out[co] = TM_SAT8(zp_out + tm_requantize(a0, mult[co], shift[co]));
             }
             out += cout;
