@@ -335,3 +335,48 @@ def test_torchvision_sets_are_opt_in():
         images.torchvision_fashion_mnist(train=False)
     with pytest.raises(FileNotFoundError, match="download=True"):
         images.torchvision_cifar10(train=False)
+
+
+def _fake_speech_commands(root: Path) -> None:
+    """A miniature Speech Commands v2 tree: 3 speakers x a few words, lists, background noise."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    words = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "cat", "marvin"]
+    val, test = [], []
+    for word in words:
+        (root / word).mkdir(parents=True)
+        for speaker in ("aaaa1111", "bbbb2222", "cccc3333"):
+            rel = f"{word}/{speaker}_nohash_0.wav"
+            sf.write(root / rel, (0.1 * rng.standard_normal(12000)).astype(np.float32), 16000)
+            (val if speaker == "bbbb2222" else test if speaker == "cccc3333" else []).append(rel)
+    (root / "validation_list.txt").write_text("\n".join(val) + "\n")
+    (root / "testing_list.txt").write_text("\n".join(test) + "\n")
+    (root / "_background_noise_").mkdir()
+    sf.write(root / "_background_noise_" / "white.wav", rng.standard_normal(40000).astype(np.float32) * 0.1, 16000)
+
+
+def test_speech_commands_loader_on_a_miniature_archive(tmp_path, monkeypatch):
+    import hashlib
+    import tarfile
+
+    from tinyml_helpers.data import speech_commands
+
+    tree = tmp_path / "tree"
+    _fake_speech_commands(tree)
+    archive = tmp_path / "mini.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(tree.rglob("*")):
+            tar.add(path, arcname=path.relative_to(tree).as_posix(), recursive=False)
+    monkeypatch.setenv("TINYML_DOWNLOADS", str(tmp_path / "downloads"))
+    monkeypatch.setattr(speech_commands, "ARCHIVE_URL", archive.as_uri())
+    monkeypatch.setattr(speech_commands, "ARCHIVE_SHA256", hashlib.sha256(archive.read_bytes()).hexdigest())
+    clips = data.load_keyword_audio("test", dataset="speech_commands", download=True, smoke=False)
+    # 10 keywords + 1 unknown (2 words, subsampled to a keyword's count) + 1 silence, one speaker
+    assert clips.audio.shape == (12, 16000)
+    assert sorted(set(clips.voices) - {""}) == ["cccc3333"]
+    assert np.bincount(clips.labels, minlength=12).tolist() == [1] * 12
+    X, y = data.keyword_features("val", kind="mfcc", dataset="speech_commands", smoke=False)
+    assert X.shape == (12, 1, 49, 10) and y.dtype == np.int64
+    train = data.load_keyword_audio("train", dataset="speech_commands", smoke=False)
+    assert set(train.voices) - {""} == {"aaaa1111"}
