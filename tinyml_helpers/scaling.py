@@ -69,6 +69,8 @@ __all__ = [
     "PhiNetCosts",
     "measure_phinet",
     "clear_measure_cache",
+    "cost_grid",
+    "per_block_costs",
     "Budget",
     "ScalingSolution",
     "InfeasibleBudgetError",
@@ -76,6 +78,9 @@ __all__ = [
     "alpha_for_macs",
     "DEFAULT_BETAS",
     "DEFAULT_T0S",
+    "KWS_TARGET",
+    "KWS_INPUT_SHAPE",
+    "kws_phinet_budget",
 ]
 
 BYTES_PER_ELEMENT = {"int8": 1, "fp32": 4}
@@ -182,7 +187,7 @@ def closed_form_params(input_shape: Sequence[int], alpha: float, beta: float, t0
 
     Example:
         >>> round(closed_form_params((3, 160, 160), 1.0, 0.66, 4.0, 7))
-        232420
+        151960
     """
     return sum(block_params(alpha, b.expansion, b.in_channels, b.kernel)
                for b in phinet_blocks(input_shape, beta, t0, num_layers, downsampling_layers))
@@ -194,7 +199,7 @@ def closed_form_macs(input_shape: Sequence[int], alpha: float, beta: float, t0: 
 
     Example:
         >>> round(closed_form_macs((3, 160, 160), 1.0, 0.66, 4.0, 7) / 1e6, 1)
-        91.4
+        71.9
     """
     return sum(block_macs(alpha, b.expansion, b.in_channels, b.in_hw[0], b.in_hw[1], b.kernel)
                for b in phinet_blocks(input_shape, beta, t0, num_layers, downsampling_layers))
@@ -322,6 +327,76 @@ def clear_measure_cache() -> None:
     _measure_cached.cache_clear()
 
 
+def cost_grid(input_shape: Sequence[int], num_classes: int, alphas: Iterable[float],
+              betas: Iterable[float], t0s: Iterable[float], num_layers: int = 7,
+              compatibility: bool = True, dtype: str = "int8",
+              progress: bool = False) -> list[dict[str, Any]]:
+    """Closed-form and measured costs over a grid of (alpha, beta, t0), one dict per network.
+
+    Keys: ``alpha, beta, t0``, ``cf_params, cf_macs, cf_ram`` (closed forms; RAM in bytes at
+    ``dtype``) and ``params, macs, flash_bytes, peak_ram_bytes`` (measured).
+
+    Example:
+        >>> rows = cost_grid((1, 49, 40), 12, [0.5], [1.0], [4.0])  # doctest: +SKIP
+        >>> sorted(rows[0])[:3]  # doctest: +SKIP
+        ['alpha', 'beta', 'cf_macs']
+    """
+    points = [(float(a), float(b), float(t)) for a in alphas for b in betas for t in t0s]
+    if not points:
+        raise ValueError("the grid is empty: give at least one alpha, beta and t0")
+    iterator: Iterable[tuple[float, float, float]] = points
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(points, desc="measuring PhiNets", leave=False)
+    rows = []
+    for a, b, t in iterator:
+        cf = closed_form_costs(input_shape, a, b, t, num_layers, dtype)
+        m = measure_phinet(input_shape, num_classes, a, b, t, num_layers, compatibility, dtype)
+        rows.append({"alpha": a, "beta": b, "t0": t, "cf_params": cf["params"], "cf_macs": cf["macs"],
+                     "cf_ram": cf["peak_ram_bytes"], **{k: v for k, v in m.as_dict().items() if k != "dtype"}})
+    return rows
+
+
+def per_block_costs(input_shape: Sequence[int], alpha: float, beta: float, t0: float,
+                    num_layers: int = 7, num_classes: int = 10,
+                    compatibility: bool = True) -> list[dict[str, Any]]:
+    """Closed-form vs measured params and MACs for each part of one PhiNet.
+
+    Parts: ``stem`` (separable conv), ``block 0`` (micromind's first block, no expansion),
+    ``block 1`` .. ``block N`` (the expansion blocks the closed forms sum over) and ``head``.
+    Measured MACs come from ``cost.layer_macs`` (conv/linear layers); measured params are
+    all the part's parameters (batch-norm included).
+
+    Example:
+        >>> rows = per_block_costs((1, 49, 40), 0.5, 1.0, 4.0)
+        >>> [r["part"] for r in rows][:3], rows[0]["cf_macs"]
+        (['stem', 'block 0', 'block 1'], 0.0)
+    """
+    from . import cost
+    from .models.phinet import build_phinet
+
+    model = build_phinet(input_shape, num_classes, alpha, beta, t0, num_layers, compatibility).eval()
+    specs = phinet_blocks(input_shape, beta, t0, num_layers)
+    parts = [("stem", model._layers[1], None), ("block 0", model._layers[2], None)]
+    parts += [(f"block {b.block}", model._layers[2 + b.block], b) for b in specs]
+    parts.append(("head", model.classifier, None))
+    macs_by_module = {name: m for name, _, m in cost.layer_macs(model, input_shape)}
+    names = {id(mod): name for name, mod in model.named_modules()}
+    rows = []
+    for label, module, spec in parts:
+        prefix = names[id(module)] + "."
+        rows.append({
+            "part": label,
+            "cf_params": block_params(alpha, spec.expansion, spec.in_channels, spec.kernel) if spec else 0.0,
+            "cf_macs": block_macs(alpha, spec.expansion, spec.in_channels, *spec.in_hw, spec.kernel) if spec else 0.0,
+            "params": int(sum(p.numel() for p in module.parameters())),
+            "macs": int(sum(v for k, v in macs_by_module.items() if k.startswith(prefix))),
+            "stride": spec.stride if spec else None,
+        })
+    return rows
+
+
 # --------------------------------------------------------------------------- the solver
 
 _RESOURCES = (("flash_bytes", "flash"), ("peak_ram_bytes", "RAM"), ("macs", "MACs"))
@@ -436,6 +511,27 @@ class ScalingSolution:
         lines.append(f"  params: {self.costs.params:,}; binding resource: {self.binding}; "
                      f"{self.n_measured} networks measured in {self.seconds:.1f} s")
         return "\n".join(lines)
+
+
+# The course's keyword-spotting target: a Nordic nRF52840 (Cortex-M4F, 1 MB flash, 256 KB
+# RAM, 64 MHz; see tinyml_helpers.cost's catalog). The BLE stack and the application keep
+# most of the chip, so the model gets a quarter of flash and RAM, and one inference may
+# take 50 ms of CPU time (20 inferences per second of audio, at the catalog's assumed
+# int8 MACs per cycle).
+KWS_TARGET = {"mcu": "nRF52840", "flash_fraction": 0.25, "ram_fraction": 0.25, "target_latency_s": 0.05}
+KWS_INPUT_SHAPE = (1, 49, 40)
+
+
+def kws_phinet_budget(dtype: str = "int8") -> Budget:
+    """The budget the keyword PhiNet is solved for (``KWS_TARGET``).
+
+    Example:
+        >>> kws_phinet_budget().ram_bytes
+        65536.0
+    """
+    return Budget.from_mcu(KWS_TARGET["mcu"], dtype=dtype, flash_fraction=KWS_TARGET["flash_fraction"],
+                           ram_fraction=KWS_TARGET["ram_fraction"],
+                           target_latency_s=KWS_TARGET["target_latency_s"])
 
 
 class InfeasibleBudgetError(ValueError):
