@@ -36,7 +36,7 @@ from .. import config
 from ..files import ChecksumError, atomic_write_json, sha256_file
 
 __all__ = ["MANIFEST_NAME", "manifest_path", "load_manifest", "update_manifest", "verify_file",
-           "verify_manifest", "file_sha256", "ChecksumError"]
+           "verify_manifest", "file_sha256", "markdown_rows", "ChecksumError"]
 
 MANIFEST_NAME = "manifest.json"
 
@@ -126,6 +126,20 @@ def verify_file(relpath: str) -> Path:
                             f"{entry['sha256']}. Restore it with `git checkout -- data/{relpath}` "
                             f"or regenerate it with {how}.")
     return path
+
+
+def markdown_rows(prefix: str = "") -> str:
+    """README table rows ``| `path` | bytes | `sha256` |`` for manifest entries under ``prefix``.
+
+    Scripts print these after writing files, ready to paste into data/README.md.
+
+    Example:
+        >>> markdown_rows("images/").startswith("| `images/")
+        True
+    """
+    rows = [f"| `{path}` | {entry['bytes']:,} | `{entry['sha256']}` |"
+            for path, entry in load_manifest()["files"].items() if path.startswith(prefix)]
+    return "\n".join(rows)
 
 
 def verify_manifest() -> list[str]:

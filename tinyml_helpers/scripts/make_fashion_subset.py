@@ -22,7 +22,7 @@ import numpy as np
 
 from tinyml_helpers import config
 from tinyml_helpers.data.images import FASHION_SUBSET_FILE, MAKE_COMMAND
-from tinyml_helpers.data.manifest import update_manifest
+from tinyml_helpers.data.manifest import markdown_rows, update_manifest
 from tinyml_helpers.files import atomic_path
 
 DEBIAN_FOLDER = Path("/usr/share/datasets/fashion-mnist")
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
                         what="Fashion-MNIST subset (Xiao et al. 2017): "
                              f"{args.train_per_class}/{args.val_per_class}/{args.test_per_class} "
                              "images per class for train/val/test")
+        print("row for data/README.md:\n" + markdown_rows(FASHION_SUBSET_FILE))
     summary = {"train": int(train.size), "val": int(val.size), "test": int(test.size), "bytes": out.stat().st_size}
     print(json.dumps(summary))
     return summary

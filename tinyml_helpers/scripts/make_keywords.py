@@ -7,8 +7,8 @@ Usage::
 
 Needs only the pip packages in requirements.txt (``espeakng-loader`` bundles
 libespeak-ng and its voice data). Takes about 15 s on one CPU core. After regenerating,
-update the sha256 entries with ``python -m tinyml_helpers.scripts.make_keywords --manifest``
-(done automatically when writing to data/keywords).
+the script refreshes their entries in ``data/manifest.json`` and prints the table rows to
+paste into ``data/README.md`` (the checksum test compares both with the files).
 """
 from __future__ import annotations
 
@@ -19,7 +19,16 @@ from pathlib import Path
 
 from tinyml_helpers import config
 from tinyml_helpers.data import keywords
-from tinyml_helpers.data.manifest import update_manifest
+from tinyml_helpers.data.manifest import markdown_rows, update_manifest
+
+
+WHAT = {
+    "keywords/speech_train.flac": "synthetic keyword speech (espeak-ng), train voices, 16 kHz FLAC",
+    "keywords/speech_val.flac": "synthetic keyword speech (espeak-ng), val voices, 16 kHz FLAC",
+    "keywords/speech_test.flac": "synthetic keyword speech (espeak-ng), test voices, 16 kHz FLAC",
+    "keywords/clips.csv": "one row per keyword clip: label, voice, sample range, offset, gain, noise",
+    "keywords/info.json": "generator settings, counts, voices per split, file checksums",
+}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -39,7 +48,8 @@ def main(argv: list[str] | None = None) -> dict:
     if out.resolve() == (config.data_dir() / "keywords").resolve():
         update_manifest({f"keywords/{name}": meta for name, meta in info["files"].items()} |
                         {"keywords/info.json": None}, made_by=keywords.MAKE_COMMAND,
-                        licence="CC0-1.0")
+                        licence="CC0-1.0", what=WHAT)
+        print("rows for data/README.md:\n" + markdown_rows("keywords/"))
     summary = {"seconds": round(seconds, 1), "counts": {s: info["counts"][s]["total"] for s in keywords.SPLITS},
                "voices": {s: len(v) for s, v in info["voices"].items()},
                "bytes": sum(f["bytes"] for f in info["files"].values())}
