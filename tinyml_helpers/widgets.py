@@ -297,3 +297,101 @@ def classical_breakdown_explorer(rows: "list[dict[str, Any]]", noise: float = 1.
     print(describe_breaking_point(rows, noise, size))
     update()
     return widgets.VBox([widgets.HBox([noise_w, size_w]), out])
+
+
+# =============================================================================
+# Notebook 04: PhiNets and hardware-aware scaling (owned by the PhiNet engineer)
+# =============================================================================
+def describe_phinet_solution(budget: "Any", input_shape: "Any", num_classes: int, **search: "Any") -> str:
+    """Solve a budget and return the readable answer (or the infeasibility message).
+
+    Example:
+        >>> from tinyml_helpers import scaling
+        >>> text = describe_phinet_solution(scaling.Budget(1e6, 300, 1e9), (1, 49, 40), 12)
+        >>> text.startswith("No PhiNet fits")
+        True
+    """
+    from . import scaling
+
+    try:
+        solution = scaling.solve_phinet(budget, input_shape, num_classes, **search)
+    except scaling.InfeasibleBudgetError as exc:
+        return f"No PhiNet fits. {exc}"
+    return solution.summary()
+
+
+def phinet_budget_explorer(input_shape: "Any" = (1, 49, 40), num_classes: int = 12,
+                           mcu: str = "nRF52840", dtype: str = "int8",
+                           search: "dict[str, Any] | None" = None) -> "Any":
+    """MCU preset dropdown + budget sliders -> the PhiNet the solver picks, with measured costs.
+
+    Picking an MCU loads its flash, SRAM and MAC budget (``scaling.Budget.from_mcu``); the
+    sliders then override them. Each change re-solves (measurements are cached, so going
+    back to a budget seen before is instant) and shows the choice, its measured flash / RAM
+    / MACs against the budget and the binding resource. ``search`` is passed to
+    ``scaling.solve_phinet`` (default: a small (beta, t0) grid so each solve takes seconds).
+    The default state is printed when the widget is created.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from . import cost, plots, scaling
+
+    search = dict(search or {"betas": (0.5, 1.0, 1.5), "t0s": (2.0, 4.0, 6.0), "max_candidates": 3,
+                             "alpha_refine": 0.05})
+    start = scaling.Budget.from_mcu(mcu, dtype=dtype)
+    dropdown = widgets.Dropdown(options=cost.mcu_names(), value=cost.get_mcu(mcu).name, description="MCU")
+    style = {"description_width": "110px"}
+    flash = widgets.FloatLogSlider(value=start.flash_bytes / 1024, base=2, min=3, max=14, step=0.25,
+                                   description="flash (KB)", continuous_update=False, style=style,
+                                   readout_format=".0f")
+    ram = widgets.FloatLogSlider(value=start.ram_bytes / 1024, base=2, min=2, max=11, step=0.25,
+                                 description="RAM (KB)", continuous_update=False, style=style,
+                                 readout_format=".0f")
+    macs = widgets.FloatLogSlider(value=start.macs / 1e6, base=2, min=-3, max=9, step=0.25,
+                                  description="MACs (M)", continuous_update=False, style=style,
+                                  readout_format=".2f")
+    precision = widgets.ToggleButtons(options=["int8", "fp32"], value=dtype, description="dtype")
+    out = widgets.Output()
+    syncing = {"on": False}
+
+    def current_budget() -> "scaling.Budget":
+        return scaling.Budget(flash_bytes=flash.value * 1024, ram_bytes=ram.value * 1024,
+                              macs=macs.value * 1e6, dtype=precision.value)
+
+    def render() -> str:
+        budget = current_budget()
+        try:
+            solution = scaling.solve_phinet(budget, input_shape, num_classes, **search)
+        except scaling.InfeasibleBudgetError as exc:
+            return f"No PhiNet fits. {exc}"
+        plots.plot_budget_use({"solved PhiNet": solution.costs}, budget.limits())
+        plt.title(f"{dropdown.value}: alpha={solution.alpha:g}, beta={solution.beta:g}, "
+                  f"t0={solution.t0:g} ({solution.binding} binds)", fontsize=9)
+        plt.tight_layout()
+        return solution.summary()
+
+    def update(*_: "Any") -> None:
+        if syncing["on"]:
+            return
+        with out:
+            out.clear_output(wait=True)
+            print(render())
+            plt.show()
+
+    def load_mcu(change: "Any") -> None:
+        b = scaling.Budget.from_mcu(change["new"], dtype=precision.value)
+        syncing["on"] = True
+        try:
+            flash.value, ram.value, macs.value = b.flash_bytes / 1024, b.ram_bytes / 1024, b.macs / 1e6
+        finally:
+            syncing["on"] = False
+        update()
+
+    dropdown.observe(load_mcu, names="value")
+    for w in (flash, ram, macs, precision):
+        w.observe(update, names="value")
+    # the default state goes to the cell's own output, so a headless run shows it too
+    print(render())
+    plt.show()
+    return widgets.VBox([widgets.HBox([dropdown, precision]), widgets.HBox([flash, ram, macs]), out])
