@@ -320,6 +320,11 @@ def test_download_gunzip_checks_decoded_content(tmp_path):
     sha = hashlib.sha256(b"0123456789").hexdigest()
     dest = data.download(source.as_uri(), sha, tmp_path / "idx", progress=False, gunzip=True)
     assert dest.read_bytes() == b"0123456789"
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"not gzip")
+    with pytest.raises(ChecksumError, match="gzip"):
+        data.download(plain.as_uri(), sha, tmp_path / "idx2", progress=False, gunzip=True)
+    assert not (tmp_path / "idx2").exists()
 
 
 def test_speech_commands_is_opt_in_and_offline_error_is_clear(monkeypatch):

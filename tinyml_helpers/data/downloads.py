@@ -83,9 +83,10 @@ def download(url: str, sha256: str, dest: str | os.PathLike, timeout: float = 60
                 raise ChecksumError(f"downloaded {url} but its sha256 is {digest.hexdigest()}, expected "
                                     f"{sha256}: the file changed upstream or the transfer was corrupted. "
                                     "Nothing was saved; try again later.")
-    except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
-        if isinstance(exc, gzip.BadGzipFile):
-            raise ChecksumError(f"{url} did not send gzip data as expected; nothing was saved.") from exc
+    except gzip.BadGzipFile as exc:
+        raise ChecksumError(f"{url} did not send gzip data as expected; nothing was saved.") from exc
+    except (urllib.error.URLError, socket.timeout, ConnectionError, config.NetworkBlockedError) as exc:
+        # Only network failures land here; a full disk or a bad path keeps its own OSError.
         if isinstance(exc, urllib.error.HTTPError):
             raise ConnectionError(f"the server answered {exc.code} for {url}; the file may have moved.") from exc
         raise NoInternetError(
