@@ -29,7 +29,8 @@ def test_split_is_voice_disjoint_and_balanced():
     assert not variants["train"] & variants["val"]
     assert not variants["train"] & variants["test"]
     assert not variants["val"] & variants["test"]
-    info = json.loads((REPO_DATA / "keywords" / "info.json").read_text())
+    info = data.keyword_set_info()
+    assert info == json.loads((REPO_DATA / "keywords" / "info.json").read_text())
     assert info["variants"] == {s: sorted(v) for s, v in variants.items()}
     for split in data.SPLITS:
         counts = {c: sum(r["label"] == c for r in rows if r["split"] == split) for c in data.keyword_classes()}

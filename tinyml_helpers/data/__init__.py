@@ -37,6 +37,7 @@ from . import keywords as _keywords
 
 __all__ = [
     "keyword_classes",
+    "keyword_set_info",
     "load_keyword_audio",
     "keyword_features",
     "keyword_loaders",
@@ -87,6 +88,21 @@ def load_keyword_audio(split: str, smoke: bool | None = None, dataset: str = "sy
         return speech_commands.load_audio(split, smoke=smoke, download=download)
     _verify_keywords()
     return _keywords.load_keyword_audio(split, smoke=smoke)
+
+
+def keyword_set_info() -> dict[str, Any]:
+    """What the bundled keyword set holds: counts and voices per split, settings, espeak version.
+
+    Example:
+        >>> info = keyword_set_info()
+        >>> info["counts"]["test"]["total"] > 0, sorted(info["voices"])
+        (True, ['test', 'train', 'val'])
+    """
+    import json
+
+    from .manifest import verify_file
+
+    return json.loads(verify_file("keywords/info.json").read_text())
 
 
 def _verify_keywords() -> None:
