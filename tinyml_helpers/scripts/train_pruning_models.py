@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--epochs-transformer", type=int, default=30)
     parser.add_argument("--only", choices=sorted(CHECKPOINTS), default=None, help="train one model only")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # the machines are shared; run the three models in parallel with --only
     config.quiet_noisy_libraries()
     out_dir = config.artifacts_dir("checkpoints", "pruning_quick") if args.quick else config.data_dir() / "checkpoints"
     e_cnn, e_tf = (1, 1) if args.quick else (args.epochs_dscnn, args.epochs_transformer)
