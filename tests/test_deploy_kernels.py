@@ -85,23 +85,29 @@ CONV_CASES = [  # (H, W, Cin, Cout, kh, kw, stride, pads (t, l, b, r), dilation)
 ]
 
 
+@pytest.mark.parametrize("requant", ["fixed", "float"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:6])))
-def test_conv2d_matches_reference(lib, case):
+def test_conv2d_matches_reference(lib, case, requant):
     h, w, cin, cout, kh, kw, stride, pads, dil = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     x = rng.integers(-128, 128, (h, w, cin)).astype(np.int8)
     wt = rng.integers(-127, 128, (cout, kh, kw, cin)).astype(np.int8)
     bias = rng.integers(-5000, 5000, cout).astype(np.int32)
     mult, shift = rand_requant(rng, cout, 1e-3, 0.05)
+    real = rng.uniform(1e-3, 0.05, cout).astype(np.float32)
     zx, zy = int(rng.integers(-20, 20)), int(rng.integers(-20, 20))
-    want = quant.conv2d_ref(x, wt, bias, zx, zy, mult, shift, stride, pads, dil)
+    want = quant.conv2d_ref(x, wt, bias, zx, zy, mult, shift, stride, pads, dil,
+                            real=real if requant == "float" else None)
     oh, ow, _ = want.shape
     p = ConvParams(h, w, cin, oh, ow, cout, kh, kw, stride[0], stride[1], pads[0], pads[1], dil[0], dil[1],
                    zx, zy, -128, 127)
     out = np.zeros(want.shape, np.int8)
-    col = np.zeros(kh * kw * cin + 8, np.int16)
+    col = np.zeros(2 * (kh * kw * cin + 1) + 8, np.int16)
     packed = np.ascontiguousarray(pack_conv_weights(wt))
-    lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias), ptr(mult), ptr(shift), ptr(out), ptr(col))
+    if requant == "float":  # float32 scales passed as bit patterns, shift = NULL
+        lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias), ptr(real), None, ptr(out), ptr(col))
+    else:
+        lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias), ptr(mult), ptr(shift), ptr(out), ptr(col))
     np.testing.assert_array_equal(out, want)
 
 
@@ -161,9 +167,11 @@ def test_maxpool_pad_and_clamp_match_reference(lib):
     np.testing.assert_array_equal(out, np.clip(x, -10, 60).reshape(-1))
 
 
-def test_pack_conv_weights_permutes_groups_of_four():
+def test_pack_conv_weights_interleaves_channel_pairs():
     w = np.arange(10, dtype=np.int8).reshape(1, 1, 1, 10)
-    assert pack_conv_weights(w).tolist() == [[0, 2, 1, 3, 4, 6, 5, 7, 8, 9]]
+    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 4, 6, 5, 7, 8, 9]
+    w = np.arange(15, dtype=np.int8).reshape(3, 1, 1, 5)
+    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 5, 7, 6, 8, 4, 9, 10, 12, 11, 13, 14]
 
 
 def test_reference_rejects_nothing_silently():

@@ -85,12 +85,27 @@ def test_firmware_matches_onnxruntime_and_numpy(deployed):
     ref = np.concatenate([sess.run(None, {"x": X[i:i + 1]})[0] for i in range(len(X))])
     q, logits = pipeline.run_firmware(dep, X, progress=False)
     for i in range(len(X)):  # the NumPy simulation uses the firmware's exact arithmetic
-        sim, _ = codegen.simulate(dep.model, dep.model.quantize_input(X[i:i + 1]))
+        sim, _ = codegen.simulate(dep.model, dep.model.quantize_input(X[i:i + 1]), requant=dep.generated.requant)
         np.testing.assert_array_equal(q[i], sim)
     report = pipeline.compare_with_reference(logits, ref, dep.model.tensors[dep.model.output].scale)
-    assert report["max_lsb"] <= 1, report
+    assert dep.generated.requant == "float"
+    assert report["max_lsb"] == 0, report  # onnxruntime's own rescale on the FPU: bit-exact
     assert report["top1_agreement"] == 1.0
     assert {l.kind for l in dep.model.layers} >= {"conv", "dwconv", "add", "maxpool", "gap", "dense"}
+
+
+def test_fixed_point_firmware_matches_its_simulation(deployed, tmp_path):
+    int8, _ = deployed
+    dep = pipeline.deploy_onnx(int8, tmp_path / "fixed", requant="fixed", layout=toolchain.MemoryLayout(
+        flash_bytes=64 * 1024, ram_bytes=32 * 1024, stack_bytes=4 * 1024))
+    assert "L00_s" in dep.generated.c_path.read_text()
+    X = np.random.default_rng(6).normal(size=(4, 1, 13, 11)).astype(np.float32)
+    q, _ = pipeline.run_firmware(dep, X, progress=False, workers=2)
+    for i in range(len(X)):
+        sim, _ = codegen.simulate(dep.model, dep.model.quantize_input(X[i:i + 1]), requant="fixed")
+        np.testing.assert_array_equal(q[i], sim)
+    with pytest.raises(ValueError, match="requant must be"):
+        codegen.generate_c(dep.model, tmp_path / "bad", requant="double")
 
 
 def test_counts_memory_and_arena(deployed):

@@ -439,13 +439,18 @@ def _hwc(t: Tensor, flat: np.ndarray) -> np.ndarray:
     return flat.reshape(h, w, c)
 
 
-def simulate(model: Int8Model, x_q: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def simulate(model: Int8Model, x_q: np.ndarray, requant: str = "fixed") -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run the integer graph in NumPy with the firmware's exact arithmetic.
+
+    ``requant`` is the conv/dense rescale the firmware was generated with (see
+    :func:`generate_c`): ``"fixed"`` (integer multiplier and shift) or ``"float"``
+    (onnxruntime's float32 rescale, round half to even).
 
     ``x_q`` is the int8 input as returned by :meth:`Int8Model.quantize_input`. Returns the
     int8 output and every buffer (flat, channels-last), handy to find the first layer where
     the firmware and a reference disagree.
     """
+    _check_requant(requant)
     values: dict[str, np.ndarray] = {model.input: np.asarray(x_q, np.int8).reshape(-1)}
 
     def get(name: str) -> np.ndarray:
@@ -458,11 +463,12 @@ def simulate(model: Int8Model, x_q: np.ndarray) -> tuple[np.ndarray, dict[str, n
             t_in = model.tensors[layer.inputs[0]]
             x = _hwc(t_in, get(t_in.name)) if layer.kind == "conv" else get(t_in.name).reshape(1, 1, -1)
             y = quant.conv2d_ref(x, p["w"], p["bias"], p["x_zp"], p["y_zp"], p["mult"], p["shift"],
-                                 p["stride"], p["pads"], p["dil"])
+                                 p["stride"], p["pads"], p["dil"], real=p["real"] if requant == "float" else None)
         elif layer.kind == "dwconv":
             t_in = model.tensors[layer.inputs[0]]
             y = quant.dwconv2d_ref(_hwc(t_in, get(t_in.name)), p["w"], p["bias"], p["x_zp"], p["y_zp"],
-                                   p["mult"], p["shift"], p["stride"], p["pads"], p["dil"])
+                                   p["mult"], p["shift"], p["stride"], p["pads"], p["dil"],
+                                   real=p["real"] if requant == "float" else None)
         elif layer.kind == "add":
             y = quant.add_ref(get(layer.inputs[0]), get(layer.inputs[1]), p["zp_a"], p["zp_b"],
                               p["mult_a"], p["mult_b"], p["shift"], p["y_zp"])
@@ -525,24 +531,50 @@ def plan_model_arena(model: Int8Model, alignment: int = 4) -> Any:
 # --------------------------------------------------------------------------------------
 
 def pack_conv_weights(w_ohwi: np.ndarray) -> np.ndarray:
-    """Flatten conv weights (Cout, kh, kw, Cin) to rows of K and permute each group of 4 to
-    (w0, w2, w1, w3): the order the SMLAD inner loop of ``tm_conv2d`` expects.
+    """Conv weights (Cout, kh, kw, Cin) in the order ``tm_conv2d`` reads them, as one flat array.
+
+    Rows have K = kh*kw*Cin values; each group of 4 is permuted to (w0, w2, w1, w3) so that
+    SXTB16 yields the int16 pair (w0, w1) and SXTB16 ROR 8 the pair (w2, w3). Output channels
+    go in pairs whose rows are interleaved group by group (one pointer feeds both), then the
+    K % 4 tail of each; an odd last channel is a plain row.
 
     Example:
-        >>> pack_conv_weights(np.arange(5, dtype=np.int8).reshape(1, 1, 1, 5)).tolist()
-        [[0, 2, 1, 3, 4]]
+        >>> pack_conv_weights(np.arange(10, dtype=np.int8).reshape(2, 1, 1, 5)).tolist()
+        [0, 2, 1, 3, 5, 7, 6, 8, 4, 9]
     """
     w = np.asarray(w_ohwi, np.int8)
     rows = w.reshape(w.shape[0], -1).copy()
-    k4 = rows.shape[1] // 4 * 4
-    body = rows[:, :k4].reshape(rows.shape[0], -1, 4)[:, :, [0, 2, 1, 3]]
-    rows[:, :k4] = body.reshape(rows.shape[0], k4)
-    return rows
+    cout, k = rows.shape
+    k4 = k // 4 * 4
+    body = rows[:, :k4].reshape(cout, -1, 4)[:, :, [0, 2, 1, 3]]  # (cout, k/4, 4)
+    parts = []
+    for co in range(0, cout - 1, 2):
+        parts.append(np.stack([body[co], body[co + 1]], axis=1).reshape(-1))
+        parts.append(rows[co, k4:])
+        parts.append(rows[co + 1, k4:])
+    if cout % 2:
+        parts.append(body[-1].reshape(-1))
+        parts.append(rows[-1, k4:])
+    return np.concatenate(parts).astype(np.int8) if parts else np.zeros(0, np.int8)
+
+
+REQUANT_MODES = ("fixed", "float")
+
+
+def _check_requant(requant: str) -> None:
+    if requant not in REQUANT_MODES:
+        raise ValueError(f"requant must be 'fixed' (integer multiplier + shift, any core) or 'float' "
+                         f"(onnxruntime's float32 rescale, needs an FPU), got {requant!r}")
 
 
 def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> str:
     flat = np.asarray(values).reshape(-1)
-    lines = [", ".join(str(int(v)) for v in flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
+    if ctype == "float":  # hexadecimal float literals are exact
+        text = [float(np.float32(v)).hex() + "f" for v in flat]
+        per_line = 6
+    else:
+        text = [str(int(v)) for v in flat]
+    lines = [", ".join(text[i:i + per_line]) for i in range(0, len(text), per_line)]
     body = ",\n    ".join(lines) if lines else "0"
     return f"static const {ctype} {name}[{max(len(flat), 1)}] = {{\n    {body}\n}};\n"
 
@@ -565,7 +597,16 @@ def _conv_params_c(ident: str, layer: Layer, t_in: Tensor, t_out: Tensor) -> str
             f"{p['dil'][0]}, {p['dil'][1]}, {p['x_zp']}, {p['y_zp']}, -128, 127}};\n")
 
 
-def layer_c_source(model: Int8Model, index: int, offsets: dict[str, int]) -> tuple[str, str]:
+def _requant_c(ident: str, p: dict[str, Any], requant: str) -> tuple[str, str]:
+    """C arrays and the (mult, shift) call arguments for a layer's per-channel rescale."""
+    if requant == "float":
+        return _c_array("float", f"{ident}_f", p["real"]), f"(const int32_t *){ident}_f, 0"
+    return (_c_array("int32_t", f"{ident}_m", p["mult"]) + _c_array("int32_t", f"{ident}_s", p["shift"]),
+            f"{ident}_m, {ident}_s")
+
+
+def layer_c_source(model: Int8Model, index: int, offsets: dict[str, int],
+                   requant: str = "fixed") -> tuple[str, str]:
     """The C definitions (constant arrays) and the call for layer ``index``."""
     layer = model.layers[index]
     ident = _cident(index)
@@ -578,22 +619,19 @@ def layer_c_source(model: Int8Model, index: int, offsets: dict[str, int]) -> tup
     head = f"/* layer {index}: {layer.name} ({layer.op_type} -> {layer.kind}), {shape_in} -> {t_out.shape}, " \
            f"{layer.macs:,} MACs */\n"
     if layer.kind in ("conv", "dense"):
+        rq_defs, rq_args = _requant_c(ident, p, requant)
         defs = (head + _conv_params_c(ident, layer, ins[0], t_out)
                 + _c_array("int8_t", f"{ident}_w", pack_conv_weights(p["w"]))
-                + _c_array("int32_t", f"{ident}_b", p["bias"])
-                + _c_array("int32_t", f"{ident}_m", p["mult"])
-                + _c_array("int32_t", f"{ident}_s", p["shift"]))
-        call = (f"tm_conv2d(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_b, {ident}_m, {ident}_s, "
-                f"{out}, tm_col);")
+                + _c_array("int32_t", f"{ident}_b", p["bias"]) + rq_defs)
+        call = f"tm_conv2d(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_b, {rq_args}, {out}, tm_col);"
     elif layer.kind == "dwconv":
+        rq_defs, rq_args = _requant_c(ident, p, requant)
         defs = (head + _conv_params_c(ident, layer, ins[0], t_out)
                 + _c_array("int8_t", f"{ident}_w", p["w"])
                 + _c_array("int32_t", f"{ident}_b", p["bias"])
-                + _c_array("int32_t", f"{ident}_bz", p["bias_zp"])
-                + _c_array("int32_t", f"{ident}_m", p["mult"])
-                + _c_array("int32_t", f"{ident}_s", p["shift"]))
+                + _c_array("int32_t", f"{ident}_bz", p["bias_zp"]) + rq_defs)
         call = (f"tm_dwconv2d(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_b, {ident}_bz, "
-                f"{ident}_m, {ident}_s, {out});")
+                f"{rq_args}, {out});")
     elif layer.kind == "add":
         defs = head
         call = (f"tm_add({ptr(ins[0].name)}, {ptr(ins[1].name)}, {out}, {t_out.size}, {p['zp_a']}, "
@@ -633,17 +671,18 @@ class GeneratedModel:
     arena_bytes: int
     col_bytes: int
     manifest: dict[str, Any]
+    requant: str = "fixed"
 
     def layer_source(self, index: int, max_array_lines: int | None = None) -> str:
         """The generated C of one layer (definitions + call), e.g. to show in a notebook;
         ``max_array_lines`` shortens long constant arrays to that many lines."""
         if not 0 <= index < len(self.model.layers):
             raise IndexError(f"layer index {index} out of range: the model has {len(self.model.layers)} layers")
-        defs, call = layer_c_source(self.model, index, self.plan_offsets)
+        defs, call = layer_c_source(self.model, index, self.plan_offsets, self.requant)
         if max_array_lines is not None:
             kept, run = [], 0
             for line in defs.splitlines():
-                is_values = line.startswith("    ") and line.strip()[:1] in "-0123456789"
+                is_values = line.startswith("    ") and line.strip()[:1] in "-0123456789("
                 run = run + 1 if is_values else 0
                 if run <= max_array_lines:
                     kept.append(line)
@@ -657,21 +696,29 @@ class GeneratedModel:
         return dict(self.plan.offsets)
 
 
-def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: int = 4) -> GeneratedModel:
+def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: int = 4,
+               requant: str = "fixed") -> GeneratedModel:
     """Write ``model.c`` (weights, arena, ``tm_model_run``) and ``model.json`` into ``out_dir``.
+
+    ``requant`` picks the conv/dense rescale: ``"fixed"`` (31-bit multiplier + shift, integer
+    only, runs on any core; may differ from onnxruntime by 1 LSB where ``acc * r`` sits on a
+    rounding boundary) or ``"float"`` (onnxruntime's float32 product rounded half to even on
+    the Cortex-M4F's FPU: bit-exact with onnxruntime).
 
     Example:
         >>> # gen = generate_c("artifacts/onnx/kws_int8.onnx", "artifacts/firmware/kws")
         >>> # gen.arena_bytes
     """
+    _check_requant(requant)
     if not isinstance(model, Int8Model):
         model = parse_int8_onnx(model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = plan_model_arena(model, alignment)
     offsets = dict(plan.offsets)
-    col_entries = max([int(np.prod(l.params["w"].shape[1:])) for l in model.layers
-                       if l.kind in ("conv", "dense")] + [4])
+    # im2col scratch: two output pixels at a time (see tm_conv2d)
+    col_entries = 2 * max([int(np.prod(l.params["w"].shape[1:])) + 1 for l in model.layers
+                           if l.kind in ("conv", "dense")] + [4])
     arena = max(int(plan.total_bytes), 4)
     parts = [f"/* Generated by tinyml_helpers.deploy.codegen from {Path(model.source).name or 'an ONNX model'}.\n"
              f" * {len(model.layers)} layers, {model.macs:,} MACs, arena {arena:,} B. Do not edit. */\n"
@@ -685,7 +732,7 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
              "    __asm volatile(\"\" : : \"r\"(layer) : \"memory\");\n}\n\n"]
     calls = []
     for i in range(len(model.layers)):
-        defs, call = layer_c_source(model, i, offsets)
+        defs, call = layer_c_source(model, i, offsets, requant)
         parts.append(defs + "\n")
         calls.append(f"    tm_layer_mark({i});\n    {call}\n")
     parts.append("__attribute__((used)) void tm_model_run(void) {\n" + "".join(calls)
@@ -695,6 +742,7 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
     manifest = {
         "source": model.source,
         "arena_bytes": arena,
+        "requant": requant,
         "col_bytes": col_entries * 2,
         "macs": model.macs,
         "input": {"offset": offsets[model.buffer_of(model.input)], "size": t_in.size,
@@ -708,4 +756,4 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
                      "first": t.first, "last": t.last} for t in plan.lifetimes],
     }
     manifest_path = atomic_write_json(out_dir / "model.json", manifest)
-    return GeneratedModel(model, c_path, manifest_path, plan, arena, col_entries * 2, manifest)
+    return GeneratedModel(model, c_path, manifest_path, plan, arena, col_entries * 2, manifest, requant)

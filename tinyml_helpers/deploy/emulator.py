@@ -36,6 +36,7 @@ import numpy as np
 __all__ = ["Firmware", "RunStats", "EmulatorError", "thumb_instruction_count"]
 
 STACK_PAINT = 0xA5
+SCS_BASE = 0xE000E000
 
 
 class EmulatorError(RuntimeError):
@@ -110,6 +111,10 @@ class Firmware:
         self.uc.ctl_set_cpu_model(UC_CPU_ARM_CORTEX_M4)
         self.uc.mem_map(FLASH_ORIGIN, flash_size)
         self.uc.mem_map(RAM_ORIGIN, ram_size)
+        # The System Control Space (where the startup code's CPACR write lands) is plain memory
+        # here; the FPU itself is switched on through unicorn's registers below.
+        self.uc.mem_map(SCS_BASE, 0x1000)
+        self._enable_fpu()
         self.flash = bytearray(flash_size)
         for addr, data in segments:
             if not FLASH_ORIGIN <= addr < FLASH_ORIGIN + flash_size:
@@ -118,6 +123,15 @@ class Firmware:
         self.uc.mem_write(FLASH_ORIGIN, bytes(self.flash))
         self._block_len: dict[tuple[int, int], int] = {}
         self._reset()
+
+    def _enable_fpu(self) -> None:
+        from unicorn.arm_const import UC_ARM_REG_C1_C0_2, UC_ARM_REG_FPEXC
+
+        try:
+            self.uc.reg_write(UC_ARM_REG_C1_C0_2, self.uc.reg_read(UC_ARM_REG_C1_C0_2) | (0xF << 20))
+            self.uc.reg_write(UC_ARM_REG_FPEXC, 0x40000000)
+        except Exception:  # pragma: no cover - older unicorn builds
+            pass
 
     # -- low level -------------------------------------------------------------------
     def _call(self, symbol: str, max_instructions: int = 0) -> None:

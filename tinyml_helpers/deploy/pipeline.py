@@ -59,11 +59,14 @@ class Deployment:
 
 
 def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain.MemoryLayout | None = None,
-                opt: str = "-O2", probe_input: np.ndarray | None = None) -> Deployment:
+                opt: str = "-O2", probe_input: np.ndarray | None = None,
+                requant: str = "float") -> Deployment:
     """int8 ONNX file -> C -> Cortex-M4 ELF -> emulator, with one counted inference.
 
     ``probe_input`` (float, one example, NCHW) is the input of the counted run (zeros if
     None); the instruction count of these kernels does not depend on the data values.
+    ``requant="float"`` (default) rescales conv/dense outputs like onnxruntime on the FPU
+    (bit-exact); ``"fixed"`` uses integer multipliers and shifts (see ``codegen.generate_c``).
 
     Example:
         >>> # dep = deploy_onnx("artifacts/onnx/kws_int8.onnx", "artifacts/firmware/kws")
@@ -72,7 +75,7 @@ def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain
     layout = layout or toolchain.MemoryLayout()
     out_dir = Path(out_dir)
     model = codegen.parse_int8_onnx(int8_path)
-    generated = codegen.generate_c(model, out_dir)
+    generated = codegen.generate_c(model, out_dir, requant=requant)
     elf = toolchain.compile_firmware([generated.c_path], out_dir / "model.elf", layout=layout, opt=opt)
     fw = Firmware(elf, generated.manifest)
     x = np.zeros(model.input_shape_nchw, np.float32) if probe_input is None else probe_input

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -136,10 +136,16 @@ def _windows(x: np.ndarray, kh: int, kw: int, stride: Sequence[int], pads: Seque
     return out
 
 
+def _rescale(acc: np.ndarray, mult: Any, shift: Any, real: Any) -> np.ndarray:
+    if real is not None:
+        return requantize_like_onnxruntime(acc, np.asarray(real, np.float32))
+    return requantize(acc, np.asarray(mult), np.asarray(shift))
+
+
 def conv2d_ref(x: np.ndarray, w: np.ndarray, bias: np.ndarray, zp_x: int, zp_y: int,
                mult: np.ndarray, shift: np.ndarray, stride: Sequence[int] = (1, 1),
                pads: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1),
-               act: tuple[int, int] = (-128, 127)) -> np.ndarray:
+               act: tuple[int, int] = (-128, 127), real: np.ndarray | None = None) -> np.ndarray:
     """int8 convolution. ``x`` (H, W, Cin) int8, ``w`` (Cout, kh, kw, Cin) int8, ``pads``
     (top, left, bottom, right); returns (OH, OW, Cout) int8.
 
@@ -152,18 +158,18 @@ def conv2d_ref(x: np.ndarray, w: np.ndarray, bias: np.ndarray, zp_x: int, zp_y: 
     cout, kh, kw, _ = w.shape
     win = _windows(x, kh, kw, stride, pads, dilation, fill=zp_x) - zp_x
     acc = np.einsum("yxijc,oijc->yxo", win, w.astype(np.int64)) + np.asarray(bias, np.int64)
-    return _sat(zp_y + requantize(acc, np.asarray(mult), np.asarray(shift)), *act)
+    return _sat(zp_y + _rescale(acc, mult, shift, real), *act)
 
 
 def dwconv2d_ref(x: np.ndarray, w: np.ndarray, bias: np.ndarray, zp_x: int, zp_y: int,
                  mult: np.ndarray, shift: np.ndarray, stride: Sequence[int] = (1, 1),
                  pads: Sequence[int] = (0, 0, 0, 0), dilation: Sequence[int] = (1, 1),
-                 act: tuple[int, int] = (-128, 127)) -> np.ndarray:
+                 act: tuple[int, int] = (-128, 127), real: np.ndarray | None = None) -> np.ndarray:
     """int8 depthwise convolution. ``x`` (H, W, C), ``w`` (kh, kw, C); returns (OH, OW, C)."""
     kh, kw, _ = w.shape
     win = _windows(x, kh, kw, stride, pads, dilation, fill=zp_x) - zp_x
     acc = np.einsum("yxijc,ijc->yxc", win, w.astype(np.int64)) + np.asarray(bias, np.int64)
-    return _sat(zp_y + requantize(acc, np.asarray(mult), np.asarray(shift)), *act)
+    return _sat(zp_y + _rescale(acc, mult, shift, real), *act)
 
 
 def add_ref(a: np.ndarray, b: np.ndarray, zp_a: int, zp_b: int, mult_a: int, mult_b: int,

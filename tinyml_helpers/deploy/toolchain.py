@@ -33,8 +33,9 @@ __all__ = ["KERNEL_DIR", "TARGET_FLAGS", "FLASH_ORIGIN", "RAM_ORIGIN", "MemoryLa
            "ToolchainError"]
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
-TARGET_FLAGS = ["-target", "thumb-freestanding-eabihf", "-mcpu=cortex_m4"]
-COMMON_FLAGS = ["-ffreestanding", "-nostdlib", "-fno-builtin", "-ffunction-sections",
+# "+vfp4d16sp" adds the Cortex-M4F's single-precision FPU (FPv4-SP-D16): zig's plain cortex_m4 has none
+TARGET_FLAGS = ["-target", "thumb-freestanding-eabihf", "-mcpu=cortex_m4+vfp4d16sp"]
+COMMON_FLAGS = ["-ffreestanding", "-nostdlib", "-fno-builtin", "-ffunction-sections", "-fomit-frame-pointer",
                 "-fdata-sections", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables",
                 "-g0", "-Wall", "-Wno-unused-function", "-std=c11"]
 # Entry points the host calls directly: keep them through --gc-sections.

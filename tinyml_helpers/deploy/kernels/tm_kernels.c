@@ -50,6 +50,26 @@ static inline int8_t tm_saturate(int32_t v, int32_t lo, int32_t hi) {
                          ((uint32_t)(uint16_t)((int16_t)((a) >> 16) - (int16_t)((b) >> 16)) << 16))
 #endif
 
+/* Per-channel requantization of an accumulator. With shift == NULL the layer uses onnxruntime's
+ * arithmetic instead of the fixed-point one: `mult` then holds float32 scales (bit patterns)
+ * and the result is round_half_even(float(acc) * scale), bit-exact with onnxruntime. */
+static inline int32_t tm_requantize_float(int32_t acc, int32_t scale_bits) {
+    float scale, prod;
+    __builtin_memcpy(&scale, &scale_bits, 4);
+    prod = (float)acc * scale;
+#if defined(__ARM_FP) && !defined(TM_HOST_BUILD)
+    /* VCVTR rounds with the FPSCR mode: round to nearest, ties to even, after reset. */
+    float as_int;
+    int32_t r;
+    __asm("vcvtr.s32.f32 %0, %1" : "=t"(as_int) : "t"(prod));
+    __builtin_memcpy(&r, &as_int, 4);
+    return r;
+#else
+    return (int32_t)__builtin_rintf(prod);
+#endif
+}
+#define TM_RQ(acc, c) (shift ? tm_requantize((acc), mult[c], shift[c]) : tm_requantize_float((acc), mult[c]))
+
 static inline void tm_write32(void *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
 
 /* n int8 values -> int16 (x - zp), four at a time: SXTB16 splits even/odd bytes, SSUB16
@@ -85,58 +105,151 @@ static void tm_im2col(const tm_conv_params *p, const int8_t *in, int32_t iy0, in
     }
 }
 
+/* Weight layout (see codegen.pack_conv_weights): output channels in pairs; a pair's block
+ * interleaves the two rows in groups of 4 along K (4 bytes of channel c, 4 of channel c+1,
+ * ...), each group permuted to (w0, w2, w1, w3) so that SXTB16 yields the int16 pair (w0, w1)
+ * and SXTB16 ROR 8 the pair (w2, w3), matching the im2col buffer's natural order; then the
+ * K % 4 tail of c, then of c+1. An odd last channel is a plain (permuted) row. */
+
+/* One output pixel, all channels: two channels share each load of the im2col buffer. */
+static void tm_conv_pixel(const int16_t *col, int32_t K, int32_t cout, const int8_t *w, const int32_t *bias,
+                          const int32_t *mult, const int32_t *shift, int32_t zp_out, int8_t *out) {
+    const int32_t K4 = K >> 2, Kt = K & 3;
+    const int8_t *wp = w;
+    int32_t co = 0;
+    for (; co + 1 < cout; co += 2) {
+        const int16_t *cp = col;
+        int32_t a0 = bias[co], a1 = bias[co + 1];
+        for (int32_t k = K4; k > 0; k--) {
+            const uint32_t x01 = tm_read32(cp), x23 = tm_read32(cp + 2);
+            const uint32_t wa = tm_read32(wp), wb = tm_read32(wp + 4);
+            cp += 4; wp += 8;
+            a0 = TM_SMLAD(TM_SXTB16(wa), x01, a0);
+            a1 = TM_SMLAD(TM_SXTB16(wb), x01, a1);
+            a0 = TM_SMLAD(TM_SXTB16_ROR8(wa), x23, a0);
+            a1 = TM_SMLAD(TM_SXTB16_ROR8(wb), x23, a1);
+        }
+        for (int32_t k = 0; k < Kt; k++) {
+            a0 += (int32_t)wp[k] * cp[k];
+            a1 += (int32_t)wp[Kt + k] * cp[k];
+        }
+        wp += 2 * Kt;
+        out[co] = TM_SAT8(zp_out + TM_RQ(a0, co));
+        out[co + 1] = TM_SAT8(zp_out + TM_RQ(a1, co + 1));
+    }
+    if (co < cout) {
+        const int16_t *cp = col;
+        int32_t a0 = bias[co];
+        for (int32_t k = K4; k > 0; k--) {
+            const uint32_t x01 = tm_read32(cp), x23 = tm_read32(cp + 2);
+            const uint32_t wa = tm_read32(wp);
+            cp += 4; wp += 4;
+            a0 = TM_SMLAD(TM_SXTB16(wa), x01, a0);
+            a0 = TM_SMLAD(TM_SXTB16_ROR8(wa), x23, a0);
+        }
+        for (int32_t k = Kt; k > 0; k--) a0 += (int32_t)(*wp++) * *cp++;
+        out[co] = TM_SAT8(zp_out + TM_RQ(a0, co));
+    }
+}
+
+/* Two output pixels x two output channels per pass (as CMSIS-NN does): every weight word
+ * loaded and unpacked once feeds four SMLADs, every im2col word two. */
+static void tm_conv_pixel_pair(const int16_t *col0, const int16_t *col1, int32_t K, int32_t cout,
+                               const int8_t *w, const int32_t *bias, const int32_t *mult,
+                               const int32_t *shift, int32_t zp_out, int8_t *out0, int8_t *out1) {
+    const int32_t K4 = K >> 2, Kt = K & 3;
+    const int8_t *wp = w;
+    int32_t co = 0;
+    for (; co + 1 < cout; co += 2) {
+        const int16_t *c0 = col0, *c1 = col1;
+        int32_t a00 = bias[co], a01 = bias[co + 1], a10 = a00, a11 = a01;
+        if (K4 > 0) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+            /* Hand-scheduled: 19 instructions per 16 MACs, in the 13 free registers. */
+            int32_t n = K4;
+            uint32_t t0, t1, t2, t3, x;
+            __asm volatile(
+                "1:\n\t"
+                "ldr    %[t0], [%[wp]], #4\n\t"
+                "ldr    %[t1], [%[wp]], #4\n\t"
+                "sxtb16 %[t2], %[t0]\n\t"
+                "sxtb16 %[t0], %[t0], ror #8\n\t"
+                "sxtb16 %[t3], %[t1]\n\t"
+                "sxtb16 %[t1], %[t1], ror #8\n\t"
+                "ldr    %[x], [%[c0]], #4\n\t"
+                "smlad  %[a00], %[t2], %[x], %[a00]\n\t"
+                "smlad  %[a01], %[t3], %[x], %[a01]\n\t"
+                "ldr    %[x], [%[c0]], #4\n\t"
+                "smlad  %[a00], %[t0], %[x], %[a00]\n\t"
+                "smlad  %[a01], %[t1], %[x], %[a01]\n\t"
+                "ldr    %[x], [%[c1]], #4\n\t"
+                "smlad  %[a10], %[t2], %[x], %[a10]\n\t"
+                "smlad  %[a11], %[t3], %[x], %[a11]\n\t"
+                "ldr    %[x], [%[c1]], #4\n\t"
+                "smlad  %[a10], %[t0], %[x], %[a10]\n\t"
+                "smlad  %[a11], %[t1], %[x], %[a11]\n\t"
+                "subs   %[n], %[n], #1\n\t"
+                "bne    1b\n\t"
+                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),
+                  [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                  [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x)
+                :
+                : "cc", "memory");
+#else
+            for (int32_t k = K4; k > 0; k--) {
+                const uint32_t wa = tm_read32(wp), wb = tm_read32(wp + 4);
+                wp += 8;
+                const uint32_t wa_lo = TM_SXTB16(wa), wa_hi = TM_SXTB16_ROR8(wa);
+                const uint32_t wb_lo = TM_SXTB16(wb), wb_hi = TM_SXTB16_ROR8(wb);
+                uint32_t x01 = tm_read32(c0), x23 = tm_read32(c0 + 2);
+                c0 += 4;
+                a00 = TM_SMLAD(wa_lo, x01, a00);
+                a01 = TM_SMLAD(wb_lo, x01, a01);
+                a00 = TM_SMLAD(wa_hi, x23, a00);
+                a01 = TM_SMLAD(wb_hi, x23, a01);
+                x01 = tm_read32(c1); x23 = tm_read32(c1 + 2);
+                c1 += 4;
+                a10 = TM_SMLAD(wa_lo, x01, a10);
+                a11 = TM_SMLAD(wb_lo, x01, a11);
+                a10 = TM_SMLAD(wa_hi, x23, a10);
+                a11 = TM_SMLAD(wb_hi, x23, a11);
+            }
+#endif
+        }
+        for (int32_t k = 0; k < Kt; k++) {
+            const int32_t va = wp[k], vb = wp[Kt + k], x0 = c0[k], x1 = c1[k];
+            a00 += va * x0; a01 += vb * x0; a10 += va * x1; a11 += vb * x1;
+        }
+        wp += 2 * Kt;
+        out0[co] = TM_SAT8(zp_out + TM_RQ(a00, co));
+        out0[co + 1] = TM_SAT8(zp_out + TM_RQ(a01, co + 1));
+        out1[co] = TM_SAT8(zp_out + TM_RQ(a10, co));
+        out1[co + 1] = TM_SAT8(zp_out + TM_RQ(a11, co + 1));
+    }
+    if (co < cout) {  /* odd channel count: the last channel (a plain row) for both pixels */
+        const int32_t *sh = shift ? shift + co : 0;
+        tm_conv_pixel(col0, K, 1, wp, bias + co, mult + co, sh, zp_out, out0 + co);
+        tm_conv_pixel(col1, K, 1, wp, bias + co, mult + co, sh, zp_out, out1 + co);
+    }
+}
+
 void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *col) {
-    /* Weights are stored with each group of 4 along K permuted to (w0, w2, w1, w3), so that
-     * SXTB16 yields the pair (w0, w1) and SXTB16 ROR 8 the pair (w2, w3), matching the
-     * im2col buffer's natural int16 pairs: two MACs per SMLAD, no shuffling in the loop.
-     * Two output channels share each load of the im2col buffer. */
-    const int32_t K = p->kh * p->kw * p->in_c, K4 = K >> 2, Kt = K & 3, cout = p->out_c;
-    const int32_t zp_out = p->out_zp;
-    for (int32_t oy = 0; oy < p->out_h; oy++) {
-        for (int32_t ox = 0; ox < p->out_w; ox++) {
-            tm_im2col(p, in, oy * p->sh - p->pad_top, ox * p->sw - p->pad_left, col);
-            const int8_t *w0 = w;
-            int32_t co = 0;
-            for (; co + 1 < cout; co += 2) {
-                const int8_t *w1 = w0 + K;
-                const int16_t *cp = col;
-                int32_t a0 = bias[co], a1 = bias[co + 1];
-#if defined(__clang__)
-#pragma clang loop unroll_count(2)
-#endif
-                for (int32_t k = K4; k > 0; k--) {
-                    const uint32_t x01 = tm_read32(cp), x23 = tm_read32(cp + 2);
-                    const uint32_t wa = tm_read32(w0), wb = tm_read32(w1);
-                    cp += 4; w0 += 4; w1 += 4;
-                    a0 = TM_SMLAD(TM_SXTB16(wa), x01, a0);
-                    a1 = TM_SMLAD(TM_SXTB16(wb), x01, a1);
-                    a0 = TM_SMLAD(TM_SXTB16_ROR8(wa), x23, a0);
-                    a1 = TM_SMLAD(TM_SXTB16_ROR8(wb), x23, a1);
-                }
-                for (int32_t k = Kt; k > 0; k--) {
-                    a0 += (int32_t)(*w0++) * *cp;
-                    a1 += (int32_t)(*w1++) * *cp++;
-                }
-                out[co] = TM_SAT8(zp_out + tm_requantize(a0, mult[co], shift[co]));
-                out[co + 1] = TM_SAT8(zp_out + tm_requantize(a1, mult[co + 1], shift[co + 1]));
-                w0 = w1;
-            }
-            if (co < cout) {
-                const int16_t *cp = col;
-                int32_t a0 = bias[co];
-                for (int32_t k = K4; k > 0; k--) {
-                    const uint32_t x01 = tm_read32(cp), x23 = tm_read32(cp + 2);
-                    const uint32_t wa = tm_read32(w0);
-                    cp += 4; w0 += 4;
-                    a0 = TM_SMLAD(TM_SXTB16(wa), x01, a0);
-                    a0 = TM_SMLAD(TM_SXTB16_ROR8(wa), x23, a0);
-                }
-                for (int32_t k = Kt; k > 0; k--) a0 += (int32_t)(*w0++) * *cp++;
-                out[co] = TM_SAT8(zp_out + tm_requantize(a0, mult[co], shift[co]));
-            }
-            out += cout;
-        }
+    const int32_t K = p->kh * p->kw * p->in_c, cout = p->out_c, n = p->out_h * p->out_w;
+    int16_t *col1 = col + ((K + 1) & ~1);  /* keep the second buffer word-aligned */
+    int32_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        const int32_t oy0 = i / p->out_w, ox0 = i - oy0 * p->out_w;
+        const int32_t oy1 = (i + 1) / p->out_w, ox1 = i + 1 - oy1 * p->out_w;
+        tm_im2col(p, in, oy0 * p->sh - p->pad_top, ox0 * p->sw - p->pad_left, col);
+        tm_im2col(p, in, oy1 * p->sh - p->pad_top, ox1 * p->sw - p->pad_left, col1);
+        tm_conv_pixel_pair(col, col1, K, cout, w, bias, mult, shift, p->out_zp, out, out + cout);
+        out += 2 * cout;
+    }
+    if (i < n) {
+        const int32_t oy = i / p->out_w, ox = i - oy * p->out_w;
+        tm_im2col(p, in, oy * p->sh - p->pad_top, ox * p->sw - p->pad_left, col);
+        tm_conv_pixel(col, K, cout, w, bias, mult, shift, p->out_zp, out);
     }
 }
 
@@ -165,10 +278,10 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
                     a3 = TM_SMLATT(xo, wo, a3);                                                 \
                 }                                                                               \
             }                                                                                   \
-            out[c] = TM_SAT8(zp_out + tm_requantize(a0, mult[c], shift[c]));                   \
-            out[c + 1] = TM_SAT8(zp_out + tm_requantize(a1, mult[c + 1], shift[c + 1]));       \
-            out[c + 2] = TM_SAT8(zp_out + tm_requantize(a2, mult[c + 2], shift[c + 2]));       \
-            out[c + 3] = TM_SAT8(zp_out + tm_requantize(a3, mult[c + 3], shift[c + 3]));       \
+            out[c] = TM_SAT8(zp_out + TM_RQ(a0, c));                   \
+            out[c + 1] = TM_SAT8(zp_out + TM_RQ(a1, c + 1));       \
+            out[c + 2] = TM_SAT8(zp_out + TM_RQ(a2, c + 2));       \
+            out[c + 3] = TM_SAT8(zp_out + TM_RQ(a3, c + 3));       \
         }                                                                                       \
         for (; c < C; c++) {                                                                    \
             int32_t acc = b[c];                                                                 \
@@ -176,7 +289,7 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
                 for (int32_t kx = kx0; kx < kx1; kx++)                                          \
                     acc += (base[ky * row + kx * step + c] - (SUB_ZP ? zp : 0)) *               \
                            w[(ky * kw + kx) * C + c];                                           \
-            out[c] = TM_SAT8(zp_out + tm_requantize(acc, mult[c], shift[c]));                   \
+            out[c] = TM_SAT8(zp_out + TM_RQ(acc, c));                   \
         }                                                                                       \
     } while (0)
 

@@ -5,6 +5,8 @@
  * accumulator's scale (x_scale * w_scale). Requantization is integer-only:
  *     y = zp_y + ((acc * mult + 2^(n-1)) >> n)        then saturated to [act_min, act_max]
  * with a 31-bit multiplier `mult` and a right shift `n` computed offline by codegen.py.
+ * Conv/dense kernels also accept shift == NULL: then `mult` holds float32 scales and the
+ * rescale is onnxruntime's (float32 product, round half to even, on the FPU).
  */
 #ifndef TM_KERNELS_H
 #define TM_KERNELS_H
@@ -17,18 +19,19 @@ typedef struct {
 } tm_conv_params;
 
 static inline int32_t tm_requantize(int32_t acc, int32_t mult, int32_t shift) {
-    const int64_t prod = (int64_t)acc * (int64_t)mult;
     if (shift > 32) {
-        /* The rounding term 2^(shift-1) only touches the high word: one SMULL, one add, one
-         * shift, and still exactly floor((acc*mult + 2^(shift-1)) / 2^shift). */
-        const int32_t hi = (int32_t)(prod >> 32) + (int32_t)(1u << (shift - 33));
-        return hi >> (shift - 32);
+        /* hi = floor(acc*mult / 2^32) (one SMMUL); then floor((hi + 2^(r-1)) / 2^r) with
+         * r = shift-32, written as ((hi >> (r-1)) + 1) >> 1: exactly the rounded result of
+         * (acc*mult + 2^(shift-1)) >> shift, in four instructions. */
+        const int32_t hi = (int32_t)(((int64_t)acc * (int64_t)mult) >> 32);
+        return ((hi >> (shift - 33)) + 1) >> 1;
     }
-    return (int32_t)((prod + ((int64_t)1 << (shift - 1))) >> shift);
+    return (int32_t)(((int64_t)acc * (int64_t)mult + ((int64_t)1 << (shift - 1))) >> shift);
 }
 
 /* Standard convolution (group = 1), also used for dense layers (1x1 spatial). `col` is an
- * int16 scratch buffer of at least kh*kw*in_c entries. Weights: [out_c][kh][kw][in_c]. */
+ * int16 scratch buffer of at least 2*kh*kw*in_c entries (two output pixels at a time).
+ * Weights: [out_c][kh][kw][in_c], groups of 4 along K permuted to (w0, w2, w1, w3). */
 void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *col);
 
