@@ -251,9 +251,13 @@ def describe_breaking_point(rows: "list[dict[str, Any]]", noise: float, size: fl
         raise ValueError(f"no precomputed cell at noise={noise}, size={size}; noises "
                          f"{sorted({r['noise'] for r in rows})}, sizes {sorted({r['size'] for r in rows})}")
     r = matches[0]
-    return (f"noise x{noise:g}, size x{size:g}: blob recall {100 * r['recall']:.1f} %, precision "
-            f"{100 * r['precision']:.1f} %, SVM accuracy {100 * r['accuracy']:.1f} %, CNN accuracy "
-            f"{100 * r['cnn_accuracy']:.1f} % ({r['n_gt']} objects, {r['n_det']} blobs)")
+
+    def pct(v: float) -> str:  # nan: no blob matched, so there was nothing to classify
+        return "n/a" if v != v else f"{100 * v:.1f} %"
+
+    return (f"noise x{noise:g}, size x{size:g}: blob recall {pct(r['recall'])}, precision "
+            f"{pct(r['precision'])}, SVM accuracy {pct(r['accuracy'])}, CNN accuracy "
+            f"{pct(r['cnn_accuracy'])} ({r['n_gt']} objects, {r['n_det']} blobs)")
 
 
 def classical_breakdown_explorer(rows: "list[dict[str, Any]]", noise: float = 1.0, size: float = 1.0) -> "Any":
