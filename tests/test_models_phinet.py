@@ -106,3 +106,11 @@ def test_shipped_checkpoint_loads_when_present():
     model, cfg = ph.load_kws_phinet("shipped")
     assert cfg["compatibility"] is True and cfg["input_shape"] == [1, 49, 40]
     assert tuple(model(torch.zeros(1, 1, 49, 40)).shape) == (1, cfg["num_classes"])
+
+
+def test_checkpoint_script_validates_its_arguments():
+    from tinyml_helpers.scripts import train_kws_phinet as script
+
+    with pytest.raises(SystemExit):
+        script.main(["--epochs", "0"])
+    assert script.KWS_RECIPE["optimizer"] == "adamw" and script.SHIPPED_EPOCHS >= 10

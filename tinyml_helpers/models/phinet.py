@@ -263,4 +263,9 @@ def load_kws_phinet(source: str = "auto") -> tuple[nn.Module, dict[str, Any]]:
         raise FileNotFoundError(
             f"{weights} is missing. Restore it with `git checkout -- data/checkpoints` or remake it "
             "with `python -m tinyml_helpers.scripts.train_kws_phinet`.")
+    from ..data.manifest import verify_file
+
+    # the shipped pair is listed in data/manifest.json: check both files against it
+    for path in (weights, cfg_path):
+        verify_file(f"checkpoints/{path.name}")
     return _load_from(weights, cfg_path)
