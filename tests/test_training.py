@@ -191,3 +191,15 @@ def test_diverging_training_is_reported():
 def test_make_loader_checks_lengths():
     with pytest.raises(ValueError, match="same length"):
         make_loader(torch.zeros(3, 2), torch.zeros(4))
+
+
+def test_channels_last_training_returns_a_model_in_the_default_layout():
+    X = torch.randn(64, 1, 8, 8)
+    y = (X.mean((1, 2, 3)) > 0).long()
+    config.seed_everything(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    ls = {"train": make_loader(X, y, batch_size=16), "val": make_loader(X, y)}
+    res = train_classifier(net, ls, epochs=2, progress=False, save_checkpoint=False, channels_last=True)
+    assert res.model[0].weight.is_contiguous()
+    assert len(res.history) == 2

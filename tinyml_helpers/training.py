@@ -337,7 +337,8 @@ def _make_checkpointer_class() -> type:
 
 
 def _make_mind(model: nn.Module, loss_module: nn.Module | None, loss_fn: Callable[[StepOutputs], torch.Tensor],
-               teacher: nn.Module | None, needs_embedding: bool, hparams: Namespace) -> Any:
+               teacher: nn.Module | None, needs_embedding: bool, hparams: Namespace,
+               channels_last: bool = False) -> Any:
     from micromind import MicroMind
 
     class ClassifierMind(MicroMind):
@@ -353,6 +354,8 @@ def _make_mind(model: nn.Module, loss_module: nn.Module | None, loss_fn: Callabl
 
         def forward(self, batch: Sequence[torch.Tensor]) -> StepOutputs:
             x, y, extra = _split_batch(batch)
+            if channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             net = self.modules["model"]
             want_emb = needs_embedding and net.training
             with _capture_embedding(net, want_emb) as store:
@@ -410,7 +413,7 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
                      teacher: nn.Module | None = None, optimizer: str = "adam", schedule: str = "constant",
                      seed: int = 0, progress: bool = True, run_name: str | None = None,
                      num_classes: int | None = None, restore_best: bool = True,
-                     save_checkpoint: bool = True) -> TrainResult:
+                     save_checkpoint: bool = True, channels_last: bool = False) -> TrainResult:
     """Train ``model`` with micromind's ``MicroMind.train``; keep the best validation epoch.
 
     Args:
@@ -434,6 +437,8 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
         num_classes: if given, the model's output width must equal it.
         restore_best: load the weights of the best validation epoch at the end.
         save_checkpoint: write ``best.pt`` (a state_dict) into the run folder.
+        channels_last: train CNNs in the NHWC memory layout (often 1.5-2x faster on CPU for
+            small/depthwise convolutions); the model is returned in the default layout.
 
     Returns:
         :class:`TrainResult` with the model, per-epoch history and timing.
@@ -494,11 +499,13 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
         weight_decay=float(weight_decay), schedule=schedule, total_steps=int(epochs) * steps_per_epoch,
         seed=int(seed), epochs=int(epochs))
 
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     t0 = time.perf_counter()
     pbar = tqdm(total=int(epochs), desc=run_name, unit="epoch", leave=True) if progress else None
     try:
         with _quiet_micromind():
-            mind = _make_mind(model, loss_module, loss_fn, teacher, needs_embedding, hparams)
+            mind = _make_mind(model, loss_module, loss_fn, teacher, needs_embedding, hparams, channels_last)
             checkpointer = _make_checkpointer_class()(folder, hparams, model, pbar, t0)
             # micromind: train() replaces the loaders in the dict it gets; hand it a copy.
             datasets = {"train": loaders["train"], "val": loaders["val"]}
@@ -509,6 +516,8 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
             pbar.close()
 
     trained = mind.modules["model"]
+    if channels_last:
+        trained.to(memory_format=torch.contiguous_format)
     if restore_best and checkpointer.best_state is not None:
         trained.load_state_dict(checkpointer.best_state)
     trained.eval()
