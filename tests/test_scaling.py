@@ -159,3 +159,52 @@ def test_measured_solver_never_returns_a_network_that_does_not_fit():
     assert measured.flash_bytes == sol.costs.flash_bytes <= budget.flash_bytes
     assert measured.peak_ram_bytes == sol.costs.peak_ram_bytes <= budget.ram_bytes
     assert measured.macs == sol.costs.macs <= budget.macs
+
+
+def test_cost_grid_and_per_block_costs_agree_with_the_cost_module():
+    from tinyml_helpers import cost
+
+    rows = sc.cost_grid((1, 49, 40), 12, [0.25], [1.0], [2.0])
+    assert len(rows) == 1 and rows[0]["cf_params"] > 0 and rows[0]["macs"] > 0
+    parts = sc.per_block_costs((1, 49, 40), 0.25, 1.0, 2.0, num_layers=7, num_classes=12)
+    model = build_phinet((1, 49, 40), 12, 0.25, 1.0, 2.0, 7)
+    assert sum(p["macs"] for p in parts) == cost.count_macs(model, (1, 49, 40)) == rows[0]["macs"]
+    assert sum(p["params"] for p in parts) == rows[0]["params"]
+    with pytest.raises(ValueError, match="the grid is empty"):
+        sc.cost_grid((1, 49, 40), 12, [], [1.0], [2.0])
+
+
+def test_notebook_04_plots_and_widget(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tinyml_helpers import plots, widgets
+
+    rows = []
+    for a in (0.5, 1.0):
+        for b in (1.0, 1.5):
+            for t in (2.0, 4.0):
+                c = fake_measure((1, 49, 40), 12, a, b, t, 7, True, "int8")
+                cf = sc.closed_form_costs((1, 49, 40), a, b, t)
+                rows.append(dict(alpha=a, beta=b, t0=t, cf_params=cf["params"], cf_macs=cf["macs"],
+                                 cf_ram=cf["peak_ram_bytes"], **{k: v for k, v in c.as_dict().items() if k != "dtype"}))
+    assert len(plots.plot_knob_effects(rows, dict(alpha=0.5, beta=1.0, t0=2.0))) == 3
+    with pytest.raises(ValueError, match="no row at the base point"):
+        plots.plot_knob_effects(rows, dict(alpha=0.7, beta=1.0, t0=2.0))
+    assert len(plots.plot_closed_form_vs_measured(rows)) == 3
+    parts = [dict(part="stem", cf_macs=0.0, macs=10, stride=None), dict(part="block 1", cf_macs=20.0, macs=12, stride=2)]
+    assert plots.plot_per_block_costs(parts) is not None
+    costs = fake_measure((1, 49, 40), 12, 0.5, 1.0, 4.0, 7, True, "int8")
+    assert plots.plot_budget_use({"net": costs}, sc.Budget(1e6, 1e5, 1e7).limits()) is not None
+    table = {"a": dict(accuracy=0.9, params=10, macs=100, peak_ram_bytes=5, flash_bytes=12)}
+    assert len(plots.plot_model_comparison(table)) == 5
+    plt.close("all")
+    box = widgets.phinet_budget_explorer((1, 49, 40), 12, mcu="nRF52840",
+                                         search=dict(betas=(1.0,), t0s=(4.0,), max_candidates=1,
+                                                     measure=fake_measure))
+    assert "PhiNet alpha=" in capsys.readouterr().out and box is not None
+    text = widgets.describe_phinet_solution(sc.Budget(1e6, 10, 1e9), (1, 49, 40), 12, measure=fake_measure)
+    assert text.startswith("No PhiNet fits. RAM binds")
+    plt.close("all")
