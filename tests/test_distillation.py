@@ -209,3 +209,76 @@ def test_kd_with_embedding_trains_end_to_end_with_precomputed_teacher_outputs():
 def test_teacher_outputs_refuses_empty_input():
     with pytest.raises(ValueError, match="empty"):
         teacher_outputs(tiny_net(4, 0), torch.zeros(0, 1, 4, 4))
+
+
+# --- exercise checks (notebook 01) -------------------------------------------------------
+from tinyml_helpers.checks import ExerciseNotSolved  # noqa: E402
+from tinyml_helpers.checks.distillation import check_kd_loss, check_soft_labels  # noqa: E402
+from tinyml_helpers.distillation import VariantSummary, compare_with_baseline  # noqa: E402
+
+
+@pytest.fixture
+def learner(monkeypatch):
+    monkeypatch.delenv("TINYML_EXPECT_SOLVED", raising=False)
+
+
+def test_checks_accept_the_reference(learner):
+    assert check_soft_labels(soft_labels) and check_kd_loss(kd_loss)
+
+
+@pytest.mark.parametrize("fn, why", [
+    (lambda z, T: torch.softmax(z, -1), "temperature is missing"),
+    (lambda z, T: torch.softmax(z * T, -1), "multiplied the logits by T"),
+    (lambda z, T: torch.softmax(z / T, 0), "wrong axis"),
+    (lambda z, T: torch.exp(z / T), "sum to 1"),
+    (lambda z, T: None, "not attempted"),
+])
+def test_soft_label_check_explains_mistakes(learner, capsys, fn, why):
+    assert check_soft_labels(fn) is False
+    assert why in capsys.readouterr().out
+
+
+def _kl(s, t, T, reduction="batchmean"):
+    return F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction=reduction)
+
+
+@pytest.mark.parametrize("fn, why", [
+    (lambda s, t, T: _kl(s, t, T), "T**2 factor is missing"),
+    (lambda s, t, T: T * T * _kl(s, t, T, "mean"), "reduction='mean'"),
+    (lambda s, t, T: T * T * _kl(s, t, T, "sum"), "reduction='sum'"),
+    (lambda s, t, T: T * T * _kl(t, s, T), "wrong way"),
+    (lambda s, t, T: T * T * F.kl_div(F.softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean"),
+     "LOG-probabilities"),
+    (lambda s, t, T: T * T * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t, 1), reduction="batchmean"),
+     "teacher's logits must be softened"),
+    (lambda s, t, T: T * T * (-(F.softmax(t / T, 1) * F.log_softmax(s / T, 1)).sum(1)).mean(),
+     "soft cross-entropy"),
+])
+def test_kd_check_explains_mistakes(learner, capsys, fn, why):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch warns about reduction='mean'
+        assert check_kd_loss(fn) is False
+    assert why in capsys.readouterr().out
+
+
+def test_checks_raise_when_solutions_are_expected(monkeypatch):
+    monkeypatch.setenv("TINYML_EXPECT_SOLVED", "1")
+    with pytest.raises(ExerciseNotSolved, match="T\\*\\*2 factor"):
+        check_kd_loss(lambda s, t, T: _kl(s, t, T))
+
+
+def test_compare_with_baseline_verdicts():
+    out = compare_with_baseline({"scratch": [0.70, 0.71, 0.72], "kd": [0.80, 0.81, 0.79],
+                                 "worse": [0.60, 0.61, 0.59], "same": [0.70, 0.73, 0.71]}, "scratch")
+    assert out["scratch"].verdict == "baseline" and out["scratch"].gain == 0.0
+    assert out["kd"].verdict == "better" and out["kd"].gain == pytest.approx(0.09)
+    assert out["worse"].verdict == "worse"
+    assert out["same"].verdict == "no clear difference"
+    assert isinstance(out["kd"], VariantSummary) and "+9.0 points" in out["kd"].line()
+    assert out["kd"].std == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="baseline 'x'"):
+        compare_with_baseline({"a": [0.5]}, "x")
+    with pytest.raises(ValueError, match="fractions"):
+        compare_with_baseline({"a": [50.0]}, "a")

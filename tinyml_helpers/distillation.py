@@ -33,7 +33,8 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +48,8 @@ __all__ = [
     "distillation_loss",
     "DistillationLoss",
     "teacher_outputs",
+    "VariantSummary",
+    "compare_with_baseline",
     "EMBEDDING_KINDS",
 ]
 
@@ -267,3 +270,66 @@ def teacher_outputs(teacher: nn.Module, X: torch.Tensor | np.ndarray,
         raise ValueError("X is empty: nothing to compute teacher outputs for")
     loader = make_loader(X, batch_size=batch_size)
     return predict_logits(teacher, loader, return_embeddings=True)
+
+
+@dataclass
+class VariantSummary:
+    """Test accuracy of one training recipe over seeds, compared with the baseline recipe.
+
+    ``gain`` is the difference of mean accuracies (a fraction; x100 for points),
+    ``stderr`` the standard error of that difference (sample std, ddof=1, of each recipe),
+    and ``verdict`` is ``"better"`` / ``"worse"`` when the gain is beyond ``z`` standard
+    errors, else ``"no clear difference"``. With 3 seeds this is a rough guide, not a test.
+    """
+
+    name: str
+    accuracies: list[float]
+    mean: float
+    std: float
+    gain: float
+    stderr: float
+    verdict: str
+
+    def line(self) -> str:
+        """``KD: 81.2 % +- 0.9 (3 seeds), +2.1 points vs baseline (better)``."""
+        return (f"{self.name}: {100 * self.mean:.1f} % +- {100 * self.std:.1f} ({len(self.accuracies)} seeds), "
+                f"{100 * self.gain:+.1f} points vs baseline ({self.verdict})")
+
+
+def compare_with_baseline(accuracies: Mapping[str, Sequence[float]], baseline: str,
+                          z: float = 2.0) -> dict[str, VariantSummary]:
+    """Mean, std and gain over the baseline for each recipe's per-seed accuracies.
+
+    Example:
+        >>> out = compare_with_baseline({"scratch": [.70, .72, .71], "KD": [.78, .80, .79]}, "scratch")
+        >>> out["KD"].verdict, round(100 * out["KD"].gain, 1)
+        ('better', 8.0)
+    """
+    if baseline not in accuracies:
+        raise ValueError(f"baseline {baseline!r} is not among the recipes {sorted(accuracies)}")
+    for name, accs in accuracies.items():
+        if len(accs) == 0:
+            raise ValueError(f"recipe {name!r} has no accuracies")
+        if any(not 0.0 <= a <= 1.0 for a in accs):
+            raise ValueError(f"recipe {name!r}: accuracies must be fractions in [0, 1], got {list(accs)}")
+    base = np.asarray(accuracies[baseline], dtype=float)
+
+    def sem2(a: np.ndarray) -> float:
+        return float(a.var(ddof=1) / len(a)) if len(a) > 1 else 0.0
+
+    out = {}
+    for name, accs in accuracies.items():
+        a = np.asarray(accs, dtype=float)
+        gain = float(a.mean() - base.mean())
+        stderr = math.sqrt(sem2(a) + sem2(base)) if name != baseline else 0.0
+        if name == baseline:
+            verdict = "baseline"
+        elif gain > z * stderr and gain > 0:
+            verdict = "better"
+        elif gain < -z * stderr and gain < 0:
+            verdict = "worse"
+        else:
+            verdict = "no clear difference"
+        out[name] = VariantSummary(name, [float(v) for v in a], float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                                   gain, stderr, verdict)
+    return out

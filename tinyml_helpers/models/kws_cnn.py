@@ -31,7 +31,7 @@ from torch import nn
 
 from .. import config
 
-__all__ = ["KWSTeacherCNN", "TinyKWSCNN", "load_kws_teacher", "save_kws_teacher",
+__all__ = ["KWSTeacherCNN", "TinyKWSCNN", "load_kws_teacher", "save_kws_teacher", "get_teacher",
            "TEACHER_RELPATH", "TEACHER_CONFIG"]
 
 TEACHER_RELPATH = "checkpoints/kws_teacher.pt"
@@ -183,3 +183,22 @@ def load_kws_teacher(path: str | Path | None = None, *, verify: bool = True,
         raise ValueError(f"{path} does not fit KWSTeacherCNN({cfg}): {str(exc).splitlines()[0]}. "
                          "Was it trained with other settings? Keep its .json beside it.") from exc
     return model.eval()
+
+
+def get_teacher(dataset: str = "synthetic", download: bool = False) -> KWSTeacherCNN:
+    """The teacher for ``dataset``: the shipped one for the bundled synthetic set; for Google
+    Speech Commands (``"speech_commands"``) one trained once by the same script and cached in
+    ``artifacts/models/`` (tens of minutes on a laptop CPU; needs ``download=True`` the first time).
+
+    Example:
+        >>> get_teacher().classifier.out_features  # doctest: +SKIP
+        12
+    """
+    if dataset == "synthetic":
+        return load_kws_teacher()
+    path = config.artifacts_dir("models") / f"kws_teacher_{dataset}.pt"
+    if not path.exists():
+        from ..scripts import train_teacher
+
+        train_teacher.main(["--dataset", dataset, "--out", str(path)] + (["--download"] if download else []))
+    return load_kws_teacher(path, verify=False)
