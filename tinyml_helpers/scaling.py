@@ -69,6 +69,7 @@ __all__ = [
     "PhiNetCosts",
     "measure_phinet",
     "clear_measure_cache",
+    "measure_with_deck_ram",
     "cost_grid",
     "per_block_costs",
     "Budget",
@@ -320,6 +321,24 @@ def measure_phinet(input_shape: Sequence[int], num_classes: int, alpha: float, b
     a, b, t = _hp_key(alpha, beta, t0)
     return _measure_cached(tuple(int(v) for v in input_shape), int(num_classes), a, b, t, int(num_layers),
                            bool(compatibility), dtype, tuple(int(d) for d in downsampling_layers))
+
+
+def measure_with_deck_ram(input_shape: Sequence[int], num_classes: int, alpha: float, beta: float,
+                          t0: float, num_layers: int = 7, compatibility: bool = True, dtype: str = "int8",
+                          downsampling_layers: Sequence[int] = (5, 7)) -> PhiNetCosts:
+    """Like :func:`measure_phinet`, but RAM from the deck's law ``H0 W0 (t0 + alpha t0 + C0)``.
+
+    Pass it as ``solve_phinet(..., measure=measure_with_deck_ram)`` to see what the solver
+    picks under the deck's memory model instead of the tensor-lifetime planner.
+
+    Example:
+        >>> c = measure_with_deck_ram((3, 160, 160), 10, 1.0, 0.66, 4.0)  # doctest: +SKIP
+        >>> c.peak_ram_bytes  # doctest: +SKIP
+        281600
+    """
+    measured = measure_phinet(input_shape, num_classes, alpha, beta, t0, num_layers, compatibility, dtype,
+                              downsampling_layers)
+    return dataclasses.replace(measured, peak_ram_bytes=int(closed_form_ram(input_shape, alpha, t0, dtype)))
 
 
 def clear_measure_cache() -> None:
