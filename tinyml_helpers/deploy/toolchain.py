@@ -2,9 +2,11 @@
 
 Why zig: ``pip install ziglang`` ships clang + lld for every host OS, so learners on Linux,
 macOS and Windows get the same ARM cross-compiler without a system toolchain. We build for
-``thumb-freestanding-eabihf -mcpu=cortex_m4``: Thumb-2 with the DSP extension (SMLAD,
-SXTB16), **hard-float ABI** (the FPv4-SP unit is enabled by the startup code, though the int8
-kernels never use it), ``-ffreestanding -nostdlib`` (no libc: the kernels bring their own
+``thumb-freestanding-eabihf -mcpu=cortex_m4+vfp4d16sp``: a Cortex-M4F, i.e. Thumb-2 with the
+DSP extension (SMLAD, SXTB16) and the single-precision FPU (FPv4-SP-D16; zig's plain
+``cortex_m4`` has none and would fall back to software float), **hard-float ABI** (the startup
+code enables the FPU through CPACR; the kernels use it only for onnxruntime-exact
+requantization), ``-ffreestanding -nostdlib`` (no libc: the kernels bring their own
 ``memcpy``/``memset``). The memory map and startup code are ours (no vendor HAL):
 
 * flash at ``0x08000000`` (vector table, code, constant weights, .data initial values),

@@ -1,6 +1,6 @@
 /* Minimal Cortex-M4 startup for the course firmware (written for this course): a vector
  * table, a reset handler that copies .data from flash, zeroes .bss and enables the FPU,
- * then idles. The host (the emulator runner) calls tm_model_run() directly for each
+ * then idles (the emulator also switches the FPU on through its own registers). The host (the emulator runner) calls tm_model_run() directly for each
  * inference and stops when it returns into tm_done(). No OS, no libc. */
 #include <stdint.h>
 
