@@ -6,6 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 FIRST_NOTEBOOK := notebooks/00_why_tinyml.ipynb
+LAB_SETTINGS   := $(VENV)/share/jupyter/lab/settings
 # Run as root (containers, CI) or without a display: do not try to open a browser.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,) \
              $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
@@ -14,17 +15,18 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,) \
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml binder/jupyterlab-overrides.json
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (TinyML course)" >/dev/null
+	mkdir -p $(LAB_SETTINGS) && cp binder/jupyterlab-overrides.json $(LAB_SETTINGS)/overrides.json
 	touch $(STAMP)
 
 lab: setup
-	$(VENV)/bin/jupyter lab $(LAB_FLAGS) $(FIRST_NOTEBOOK)
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
 unit: setup
 	$(PY) -m pytest tests -q --durations=5

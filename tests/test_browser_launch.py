@@ -64,19 +64,28 @@ def test_notebook_00_runs_in_a_real_browser(lab_url):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(lab_url)
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
-        # Busy cells show [*]; wait until every prompt has a number and the kernel is idle.
-        page.wait_for_function(
-            """() => {
-                const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
-                return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-            }""", timeout=300_000)
-        errors = page.eval_on_selector_all(
-            ".jp-OutputArea-output", "els => els.map(e => e.innerText).filter(t => /Traceback|Error:/.test(t))")
-        page.screenshot(path=str(shots / "notebook00.png"), full_page=False)
-        browser.close()
+        try:
+            page.goto(lab_url)
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+            # JupyterLab may still ask which kernel to start; the course kernel is preselected.
+            select = page.locator(".jp-Dialog button.jp-mod-accept")
+            try:
+                select.click(timeout=10_000)
+            except Exception:
+                pass  # no dialog: the kernel started on its own
+            # The kernel is ready when the toolbar's execution indicator reads idle.
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+            # Busy or queued cells show [*] or [ ]; wait until every prompt has a number.
+            page.wait_for_function(
+                """() => {
+                    const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+                    return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+                }""", timeout=400_000)
+            errors = page.eval_on_selector_all(
+                ".jp-OutputArea-output", "els => els.map(e => e.innerText).filter(t => /Traceback|Error:/.test(t))")
+        finally:
+            page.screenshot(path=str(shots / "notebook00.png"), full_page=False)
+            browser.close()
     assert not errors, "notebook 00 showed errors in the browser:\n" + "\n---\n".join(e[:800] for e in errors)
