@@ -62,7 +62,7 @@ __all__ = [
 CLASSES = ("person", "car")
 FEATURE_NAMES = ("log_area", "aspect_ratio", "extent") + tuple(f"hu{i}" for i in range(1, 8))
 MIN_BLOB_AREA = 12          # pixels: smaller blobs are treated as noise
-MIN_VISIBLE_AREA = 12       # pixels: a ground-truth object must show at least this much
+MIN_VISIBLE_AREA = 6        # pixels: an object this visible counts; blobs under MIN_BLOB_AREA are missed
 CROP_SIZE = 32              # side of the square crops the CNN sees
 _SUPERSAMPLE = 4            # objects are drawn at 4x and area-averaged: soft, realistic edges
 
