@@ -282,3 +282,63 @@ def test_compare_with_baseline_verdicts():
         compare_with_baseline({"a": [0.5]}, "x")
     with pytest.raises(ValueError, match="fractions"):
         compare_with_baseline({"a": [50.0]}, "a")
+
+
+# --- teacher and student models ------------------------------------------------------------
+import shutil  # noqa: E402
+
+from tinyml_helpers.files import ChecksumError  # noqa: E402
+from tinyml_helpers.models.kws_cnn import (KWSTeacherCNN, TinyKWSCNN, load_kws_teacher,  # noqa: E402
+                                           save_kws_teacher)
+
+
+def test_shipped_teacher_loads_verified_in_fp32_and_is_clearly_larger():
+    teacher = load_kws_teacher()
+    assert not teacher.training
+    assert all(p.dtype == torch.float32 for p in teacher.parameters())
+    n_teacher = sum(p.numel() for p in teacher.parameters())
+    n_student = sum(p.numel() for p in TinyKWSCNN().parameters())
+    assert 300_000 < n_teacher < 2_000_000 and 10_000 < n_student < 100_000
+    assert n_teacher > 10 * n_student
+    logits, emb = teacher_outputs(teacher, torch.zeros(2, 1, 49, 40))
+    assert logits.shape == (2, 12) and emb.shape == (2, teacher.embedding_dim)
+
+
+def test_corrupted_teacher_is_refused(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(config.data_dir() / "checkpoints", data / "checkpoints")
+    shutil.copy(config.data_dir() / "manifest.json", data / "manifest.json")
+    with open(data / "checkpoints" / "kws_teacher.pt", "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    monkeypatch.setenv("TINYML_DATA", str(data))
+    with pytest.raises(ChecksumError, match="kws_teacher.pt is corrupted"):
+        load_kws_teacher()
+    (data / "checkpoints" / "kws_teacher.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="train_teacher"):
+        load_kws_teacher()
+
+
+def test_fp16_storage_round_trip(tmp_path):
+    config.seed_everything(0)
+    net = KWSTeacherCNN(n_classes=3, widths=(4, 8), hidden=8).eval()
+    path = save_kws_teacher(net, tmp_path / "t.pt", info={"model": {"n_classes": 3, "widths": [4, 8], "hidden": 8}})
+    back = load_kws_teacher(path, verify=False)
+    x = torch.randn(2, 1, 49, 40)
+    with torch.no_grad():
+        assert torch.allclose(net(x), back(x), atol=2e-2)
+    state = torch.load(path, weights_only=True)
+    assert state["classifier.weight"].dtype == torch.float16
+    with pytest.raises(ValueError, match="does not fit KWSTeacherCNN"):
+        load_kws_teacher(path, verify=False, n_classes=5)
+
+
+def test_models_reject_bad_shapes_and_settings():
+    with pytest.raises(ValueError, match=r"\(batch, 1, frames, bands\)"):
+        TinyKWSCNN()(torch.zeros(49, 40))
+    with pytest.raises(ValueError, match=r"\(batch, 1, frames, bands\)"):
+        KWSTeacherCNN()(torch.zeros(1, 49, 40))
+    with pytest.raises(ValueError, match="n_classes must be >= 2"):
+        KWSTeacherCNN(n_classes=1)
+    with pytest.raises(ValueError, match="stride 1 or 2"):
+        TinyKWSCNN(blocks=((8, 3),))

@@ -291,8 +291,8 @@ class VariantSummary:
     verdict: str
 
     def line(self) -> str:
-        """``KD: 81.2 % +- 0.9 (3 seeds), +2.1 points vs baseline (better)``."""
-        return (f"{self.name}: {100 * self.mean:.1f} % +- {100 * self.std:.1f} ({len(self.accuracies)} seeds), "
+        """``KD: 81.2 % +- 0.9 (3 seed(s)), +2.1 points vs baseline (better)``."""
+        return (f"{self.name}: {100 * self.mean:.1f} % +- {100 * self.std:.1f} ({len(self.accuracies)} seed(s)), "
                 f"{100 * self.gain:+.1f} points vs baseline ({self.verdict})")
 
 
