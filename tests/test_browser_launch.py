@@ -29,7 +29,14 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not instal
 
 @pytest.fixture()
 def lab_url(tmp_path):
-    env = {**os.environ, "TINYML_SMOKE": "1", "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+    config_dir = tmp_path / "jupyter-config"
+    # The test must not write into the repository's notebooks: switch off autosave for it.
+    docmanager = config_dir / "lab" / "user-settings" / "@jupyterlab" / "docmanager-extension"
+    docmanager.mkdir(parents=True)
+    (docmanager / "plugin.jupyterlab-settings").write_text('{"autosave": false}')
+    opened = ROOT / "notebooks" / "00_why_tinyml.ipynb"
+    before = opened.read_bytes()
+    env = {**os.environ, "TINYML_SMOKE": "1", "JUPYTER_CONFIG_DIR": str(config_dir),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime")}
     env.pop("DISPLAY", None)
     proc = subprocess.Popen(["make", "lab"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -54,6 +61,9 @@ def lab_url(tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        if opened.read_bytes() != before:  # never leave the course notebook modified
+            opened.write_bytes(before)
+            pytest.fail(f"the browser session wrote to {opened.name} (autosave should be off)")
 
 
 def test_notebook_00_runs_in_a_real_browser(lab_url):
