@@ -46,3 +46,14 @@ def test_bench_sets_the_mode_for_the_kernel_only(tmp_path, monkeypatch):
     assert bench.run_notebook(path, smoke=False).results == {"probe.mode": "workshop"}
     import os
     assert os.environ["TINYML_SMOKE"] == "1"
+
+
+def test_bench_reads_results_from_the_kernels_mode_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("TINYML_ARTIFACTS", raising=False)
+    monkeypatch.setenv("TINYML_SMOKE", "0")
+    monkeypatch.setattr("tinyml_helpers.config.REPO_ROOT", tmp_path)
+    path = _notebook(tmp_path, "import os, tinyml_helpers as th\n"
+                               f"th.config.REPO_ROOT = __import__('pathlib').Path({str(tmp_path)!r})\n"
+                               "th.start_lesson('99_bench_probe')\nth.record('probe.mode', th.run_mode())")
+    assert bench.run_notebook(path, smoke=True).results == {"probe.mode": "smoke"}
+    assert (tmp_path / "artifacts" / "smoke" / "results" / "99_bench_probe.json").exists()

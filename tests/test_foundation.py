@@ -113,3 +113,12 @@ def test_checksum_mismatch_and_missing_file(tmp_path):
         verify_sha256(path, "0" * 64)
     with pytest.raises(FileNotFoundError, match="missing"):
         verify_sha256(tmp_path / "gone", "0" * 64)
+
+
+def test_smoke_runs_never_share_the_workshop_artifacts(monkeypatch):
+    monkeypatch.delenv("TINYML_ARTIFACTS", raising=False)
+    monkeypatch.setenv("TINYML_SMOKE", "1")
+    smoke = config.artifacts_dir()
+    monkeypatch.setenv("TINYML_SMOKE", "0")
+    workshop = config.artifacts_dir()
+    assert smoke == workshop / "smoke" and workshop == config.REPO_ROOT / "artifacts"

@@ -128,12 +128,25 @@ def run_notebook(path: Path, smoke: bool = False, timeout: int = 1200) -> Notebo
     seconds = time.perf_counter() - start
     out_dir = config.artifacts_dir("bench", "executed")
     atomic_write_text(out_dir / path.name, nbformat.writes(nb))
-    from .results import load_results
-
     return NotebookRun(notebook=path.stem, mode="smoke" if smoke else "workshop", seconds=seconds,
                        peak_rss_bytes=peak, ok=error is None, error=error,
                        time_target_seconds=TIME_TARGET_SECONDS.get(path.stem, DEFAULT_TIME_TARGET_SECONDS),
-                       results=load_results(path.stem))
+                       results=_recorded_results(path.stem, smoke))
+
+
+def _recorded_results(lesson: str, smoke: bool) -> dict[str, Any]:
+    # The kernel wrote its results under the folder of *its* mode (artifacts/smoke/ for smoke).
+    from .results import load_results
+
+    saved = os.environ.get(config.SMOKE_ENV)
+    os.environ[config.SMOKE_ENV] = "1" if smoke else "0"
+    try:
+        return load_results(lesson)
+    finally:
+        if saved is None:
+            os.environ.pop(config.SMOKE_ENV, None)
+        else:
+            os.environ[config.SMOKE_ENV] = saved
 
 
 def _last_error_line(text: str) -> str:

@@ -114,11 +114,16 @@ def get_device(prefer: str | None = None) -> "Any":
 def artifacts_dir(*parts: str) -> Path:
     """The run folder (or a sub-folder of it), created if needed.
 
+    Smoke runs (the tests) write under ``artifacts/smoke/`` so that a one-epoch model or a
+    smoke-sized result never stands in for the real one in a later workshop run.
+    ``$TINYML_ARTIFACTS`` overrides the folder in both modes.
+
     Example:
         >>> artifacts_dir("results").name
         'results'
     """
-    base = Path(os.environ.get(ARTIFACTS_ENV) or REPO_ROOT / "artifacts")
+    default = REPO_ROOT / "artifacts" / ("smoke" if is_smoke() else "")
+    base = Path(os.environ.get(ARTIFACTS_ENV) or default)
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
