@@ -193,9 +193,21 @@ def test_hard_keeps_zeros_soft_lets_them_regrow():
     before = P.make_permanent(P.prune_unstructured(net, 0.6))
     for (_, a), (_, b) in zip(P.prunable_layers(before), P.prunable_layers(hard)):
         assert torch.all(b.weight[a.weight == 0] == 0), "hard pruning must never revive a weight"
-    soft, regrown = P.fine_tune_soft(net, loader, 0.6, epochs=3, lr=0.05)
+    soft, regrown = P.fine_tune_soft(net, loader, 0.6, epochs=3, lr=0.05, remask_every=4)
     assert P.weight_sparsity(soft) == pytest.approx(0.6, abs=0.02)
     assert regrown > 0.0
+    assert not any(hasattr(m, "weight_mask") for m in soft.modules()), "the mask is baked in at the end"
+    with pytest.raises(ValueError, match="remask_every"):
+        P.fine_tune_soft(net, loader, 0.6, epochs=1, remask_every=0)
+
+
+def test_soft_mask_passes_gradients_to_masked_weights():
+    lin = P.prune_unstructured(nn.Linear(4, 2), 0.5)
+    P._make_soft(lin)
+    lin(torch.randn(3, 4)).sum().backward()
+    masked = lin.weight_mask == 0
+    assert torch.all(lin.weight_orig.grad[masked] != 0), "straight-through: masked weights still learn"
+    assert torch.all(lin.weight[masked] == 0), "but the forward pass uses the masked weights"
 
 
 def test_gradual_pruning_follows_the_schedule():

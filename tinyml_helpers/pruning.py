@@ -11,10 +11,11 @@ The lesson (notebook ``02_pruning``) follows the workshop deck's four axes:
   model (:func:`prune_structured`). Removing a channel also removes the matching input
   channel of the next layer, the BatchNorm entries and the depthwise filter in between;
   ``torch-pruning``'s ``DependencyGraph`` tracks those couplings, so we use it.
-* **Soft vs hard.** Soft: after each epoch the smallest weights are zeroed, but they keep
-  receiving gradients and may grow back (the scheme of He et al. 2018, *Soft Filter Pruning*,
-  here per weight). Hard: a fixed ``torch.nn.utils.prune`` mask keeps them at zero for good
-  (:func:`fine_tune_soft`, :func:`fine_tune_hard`).
+* **Soft vs hard.** Soft: masked weights keep a dense "shadow" value that keeps receiving
+  gradients (straight-through), and the mask is recomputed every few steps, so a zeroed
+  weight can come back (as in Guo et al. 2016, *Dynamic Network Surgery*; He et al. 2018,
+  *Soft Filter Pruning*, do the same per filter). Hard: a fixed ``torch.nn.utils.prune``
+  mask keeps them at zero for good (:func:`fine_tune_soft`, :func:`fine_tune_hard`).
 * **During training.** Gradual magnitude pruning with the cubic schedule of Zhu and Gupta
   (2017, *To prune, or not to prune*), :func:`cubic_sparsity_schedule` and
   :func:`train_gradual_pruning`. The ``||W||_0`` penalty of the deck counts non-zeros: it is
@@ -27,9 +28,9 @@ And the deck's warning, measured by :func:`deployment_costs`: zeros stored dense
 same bytes and the same time; only a sparse format (see :mod:`tinyml_helpers.sparse`) or
 physical removal saves anything.
 
-The fine-tuning loops here are small and hand-written on purpose: soft pruning must act at
-the end of each epoch and gradual pruning after selected optimizer steps, i.e. they need a
-per-step/per-epoch hook inside the loop.
+The fine-tuning loops here are small and hand-written on purpose: soft pruning must re-mask
+and gradual pruning re-prune after selected optimizer steps, i.e. they need a per-step hook
+inside the loop, which ``tinyml_helpers.training.train_classifier`` does not offer.
 
 Example:
     >>> import torch
@@ -658,33 +659,64 @@ def fine_tune_hard(model: nn.Module, loader: Iterable, sparsity: float, epochs: 
     return make_permanent(pruned)
 
 
-def fine_tune_soft(model: nn.Module, loader: Iterable, sparsity: float, epochs: int, lr: float = 1e-3,
-                   scope: str = "global", progress: str | None = None) -> tuple[nn.Module, float]:
-    """Soft pruning: zero the smallest weights after every epoch, but let them keep training.
+class _StraightThroughMask(prune.CustomFromMask):
+    """A ``torch.nn.utils.prune`` mask whose forward is masked but whose gradient is not.
 
-    Between two zeroings every weight gets its gradient, so a weight zeroed after epoch 1
-    can grow back and push out another one. The final zeroing leaves exactly ``sparsity``.
+    ``weight = orig + (orig * mask - orig).detach()`` has the value ``orig * mask`` and the
+    gradient of ``orig``: masked weights keep their dense "shadow" value and keep learning,
+    so a later re-mask can bring them back (the straight-through estimator).
+    """
+
+    def apply_mask(self, module: nn.Module) -> torch.Tensor:
+        orig = getattr(module, self._tensor_name + "_orig")
+        mask = getattr(module, self._tensor_name + "_mask").to(dtype=orig.dtype)
+        return orig + (orig * mask - orig).detach()
+
+
+def _make_soft(model: nn.Module) -> None:
+    for _, module in prunable_layers(model):
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod) and type(hook) is prune.CustomFromMask:
+                hook.__class__ = _StraightThroughMask  # same state, different apply_mask
+        if hasattr(module, "weight_mask"):
+            with torch.no_grad():
+                module.weight = module.weight_orig * module.weight_mask
+
+
+def fine_tune_soft(model: nn.Module, loader: Iterable, sparsity: float, epochs: int, lr: float = 1e-3,
+                   scope: str = "global", remask_every: int = 10,
+                   progress: str | None = None) -> tuple[nn.Module, float]:
+    """Soft pruning: masked weights keep learning and may come back at the next re-mask.
+
+    The forward pass uses the masked weights, but every weight (masked or not) receives its
+    gradient through a dense "shadow" copy (straight-through estimator, as in Guo et al.
+    2016, *Dynamic Network Surgery*). Every ``remask_every`` optimizer steps the mask is
+    recomputed from the shadow magnitudes: a masked weight that grew re-enters and a weight
+    that shrank leaves. The final mask leaves exactly ``sparsity`` zeros.
 
     Returns ``(pruned copy, regrown)``, where ``regrown`` is the fraction of the weights
-    zeroed at the start that are non-zero at the end (0 for hard pruning, by construction).
+    masked at the start that are non-zero at the end (0 for hard pruning, by construction).
 
     Example:
-        >>> data = [(torch.randn(8, 6), torch.randint(0, 2, (8,)))]
-        >>> m, regrown = fine_tune_soft(nn.Linear(6, 2), data, 0.5, epochs=2)
+        >>> data = [(torch.randn(8, 6), torch.randint(0, 2, (8,)))] * 3
+        >>> m, regrown = fine_tune_soft(nn.Linear(6, 2), data, 0.5, epochs=2, lr=0.1, remask_every=1)
         >>> round(weight_sparsity(m), 2), 0.0 <= regrown <= 1.0
         (0.5, True)
     """
-    model = make_permanent(prune_unstructured(model, sparsity, scope=scope))
-    first_zeros = [m.weight.detach() == 0 for _, m in prunable_layers(model)]
+    if remask_every < 1:
+        raise ValueError(f"remask_every must be >= 1 optimizer step, got {remask_every}")
+    model = prune_unstructured(model, sparsity, scope=scope)
+    _make_soft(model)
+    first_zeros = [m.weight_mask.detach() == 0 for _, m in prunable_layers(model)]
 
-    def rezero(net: nn.Module, epoch: int) -> None:
-        make_permanent(prune_unstructured(net, sparsity, scope=scope, inplace=True))
+    def remask(net: nn.Module, step: int) -> None:
+        if step % remask_every == 0:
+            _remask(net, sparsity, scope, source="dense")
 
-    train_epochs(model, loader, epochs, lr, on_epoch_end=rezero, progress=progress)
-    if epochs == 0:
-        return model, 0.0
-    came_back = sum(int((z & (m.weight.detach() != 0)).sum())
-                    for z, (_, m) in zip(first_zeros, prunable_layers(model)))
+    train_epochs(model, loader, epochs, lr, on_step=remask, progress=progress)
+    _remask(model, sparsity, scope, source="dense")
+    came_back = sum(int((z & (m.weight_mask != 0)).sum()) for z, (_, m) in zip(first_zeros, prunable_layers(model)))
+    make_permanent(model)
     return model, came_back / max(1, sum(int(z.sum()) for z in first_zeros))
 
 
@@ -735,11 +767,15 @@ def train_gradual_pruning(model: nn.Module, loader: Iterable, final_sparsity: fl
     return make_permanent(model), trace
 
 
-def _remask(model: nn.Module, sparsity: float, scope: str) -> None:
-    # Rank the *effective* weights (orig * mask): already-masked weights rank lowest and stay
-    # masked, so the mask only grows, as in Zhu and Gupta's schedule.
+def _remask(model: nn.Module, sparsity: float, scope: str, source: str = "effective") -> None:
+    # "effective": rank orig * mask, so already-masked weights rank lowest and stay masked and
+    # the mask only grows (Zhu and Gupta's schedule). "dense": rank the shadow weights
+    # weight_orig, so a masked weight that kept learning can come back (soft pruning).
     layers = [m for _, m in prunable_layers(model)]
-    effective = [m.weight.detach().abs() for m in layers]
+    if source == "dense":
+        effective = [m.weight_orig.detach().abs() for m in layers]
+    else:
+        effective = [(m.weight_orig * m.weight_mask).detach().abs() for m in layers]
     if scope == "global":
         flat = torch.cat([e.flatten() for e in effective])
         k = _n_to_prune(flat.numel(), sparsity)
@@ -752,7 +788,8 @@ def _remask(model: nn.Module, sparsity: float, scope: str) -> None:
             thresholds.append(e.flatten().kthvalue(k).values if k else e.new_tensor(-1.0))
     for m, e, theta in zip(layers, effective, thresholds):
         m.weight_mask.copy_((e > theta).to(m.weight_mask.dtype))
-        m.weight = m.weight_orig * m.weight_mask  # refresh the cached masked weight now
+        with torch.no_grad():
+            m.weight = m.weight_orig * m.weight_mask  # refresh the cached masked weight now
 
 
 def l0_gradient_demo(weights: torch.Tensor | None = None) -> dict[str, Any]:
