@@ -323,3 +323,10 @@ def test_checks_pass_the_reference_and_explain_slips(capsys):
 
     assert not C.check_magnitude_prune(unsolved)
     assert "not attempted" in capsys.readouterr().out
+
+
+def test_shipped_checkpoints_load_and_run():
+    for name, info in P.CHECKPOINTS.items():
+        model = P.load_pruning_model(name)
+        shape = P.DSCNN_INPUT_SHAPE if info["kind"] == "mfcc" else P.TRANSFORMER_INPUT_SHAPE
+        assert not model.training and model(torch.zeros(2, *shape)).shape == (2, 12)
