@@ -565,7 +565,8 @@ def draw_detections(gray: "Any", mask: "Any", gt_boxes: "Sequence[Sequence[int]]
         axes[1].add_patch(Rectangle((x - .5, y - .5), w, h, fill=False, lw=1.5, ec=_CLASS_COLORS[int(lab)]))
         axes[1].text(x, y - 1, classes[int(lab)], color=_CLASS_COLORS[int(lab)], fontsize=7)
     axes[0].set_title(title or "frame + ground truth (dashed)", fontsize=9)
-    axes[1].set_title("sensor mask + detected blobs (SVM label)", fontsize=9)
+    axes[1].set_title("sensor mask + detected blobs (SVM label)" if len(det_boxes) else
+                      "sensor mask (what the MCU receives)", fontsize=9)
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
     return axes
@@ -586,7 +587,8 @@ def plot_accuracy_vs_cost(points: "dict[str, tuple[float, float]]", xlabel: str 
         _, ax = plt.subplots(figsize=(5.5, 3.6))
     for i, (name, (cost, acc)) in enumerate(points.items()):
         ax.scatter([cost], [100 * acc], s=60, color=f"C{i}", zorder=3)
-        ax.annotate(name, (cost, 100 * acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.annotate(name, (cost, 100 * acc), textcoords="offset points",  # alternate: close points stay legible
+                    xytext=(6, 4 if i % 2 == 0 else -11), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel(f"{xlabel} (log scale)")
     ax.set_ylabel("test accuracy (%)")
