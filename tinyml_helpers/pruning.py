@@ -684,7 +684,7 @@ def _make_soft(model: nn.Module) -> None:
 
 
 def fine_tune_soft(model: nn.Module, loader: Iterable, sparsity: float, epochs: int, lr: float = 1e-3,
-                   scope: str = "global", remask_every: int = 10,
+                   scope: str = "global", remask_every: int = 10, freeze_fraction: float = 0.25,
                    progress: str | None = None) -> tuple[nn.Module, float]:
     """Soft pruning: masked weights keep learning and may come back at the next re-mask.
 
@@ -692,7 +692,9 @@ def fine_tune_soft(model: nn.Module, loader: Iterable, sparsity: float, epochs: 
     gradient through a dense "shadow" copy (straight-through estimator, as in Guo et al.
     2016, *Dynamic Network Surgery*). Every ``remask_every`` optimizer steps the mask is
     recomputed from the shadow magnitudes: a masked weight that grew re-enters and a weight
-    that shrank leaves. The final mask leaves exactly ``sparsity`` zeros.
+    that shrank leaves. For the last ``freeze_fraction`` of the steps the mask stays fixed,
+    so the weights that made it in are fine-tuned together (a mask change right at the end
+    would leave no steps to adapt to it). The mask keeps exactly ``sparsity`` zeros.
 
     Returns ``(pruned copy, regrown)``, where ``regrown`` is the fraction of the weights
     masked at the start that are non-zero at the end (0 for hard pruning, by construction).
@@ -705,16 +707,22 @@ def fine_tune_soft(model: nn.Module, loader: Iterable, sparsity: float, epochs: 
     """
     if remask_every < 1:
         raise ValueError(f"remask_every must be >= 1 optimizer step, got {remask_every}")
+    if not 0.0 <= freeze_fraction < 1.0:
+        raise ValueError(f"freeze_fraction must be in [0, 1), got {freeze_fraction}")
+    try:
+        total_steps = len(loader) * epochs  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise TypeError("loader must have a length (a DataLoader or a list of batches)") from exc
+    last_remask = int(total_steps * (1.0 - freeze_fraction))
     model = prune_unstructured(model, sparsity, scope=scope)
     _make_soft(model)
     first_zeros = [m.weight_mask.detach() == 0 for _, m in prunable_layers(model)]
 
     def remask(net: nn.Module, step: int) -> None:
-        if step % remask_every == 0:
+        if step % remask_every == 0 and step <= last_remask:
             _remask(net, sparsity, scope, source="dense")
 
     train_epochs(model, loader, epochs, lr, on_step=remask, progress=progress)
-    _remask(model, sparsity, scope, source="dense")
     came_back = sum(int((z & (m.weight_mask != 0)).sum()) for z, (_, m) in zip(first_zeros, prunable_layers(model)))
     make_permanent(model)
     return model, came_back / max(1, sum(int(z.sum()) for z in first_zeros))
