@@ -199,6 +199,8 @@ def test_hard_keeps_zeros_soft_lets_them_regrow():
     assert not any(hasattr(m, "weight_mask") for m in soft.modules()), "the mask is baked in at the end"
     with pytest.raises(ValueError, match="remask_every"):
         P.fine_tune_soft(net, loader, 0.6, epochs=1, remask_every=0)
+    with pytest.raises(ValueError, match="freeze_fraction"):
+        P.fine_tune_soft(net, loader, 0.6, epochs=1, freeze_fraction=1.0)
 
 
 def test_soft_mask_passes_gradients_to_masked_weights():
