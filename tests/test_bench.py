@@ -21,10 +21,10 @@ def test_bench_measures_and_reports(tmp_path):
     path = _notebook(tmp_path, "import tinyml_helpers as th\nth.start_lesson('99_bench_probe')\n"
                                "x = bytearray(50_000_000)\nth.record('probe.value', 3, unit='count')")
     run = bench.run_notebook(path, smoke=True)
-    assert run.ok and run.results == {"probe.value": 3}
+    assert run.ok and run.results == {"probe.value": {"value": 3, "unit": "count"}}
     assert run.peak_rss_bytes > 50_000_000, "the 50 MB buffer should show in the kernel's peak RSS"
     report = bench.write_report([run])
-    assert "99_bench_probe" in report.read_text()
+    assert "99_bench_probe" in report.read_text() and "`probe.value`: 3" in report.read_text()
     data = json.loads((report.parent / "report.json").read_text())
     assert data["runs"][0]["within_targets"] is True
 
@@ -43,7 +43,7 @@ def test_bench_sets_the_mode_for_the_kernel_only(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYML_SMOKE", "1")
     path = _notebook(tmp_path, "import tinyml_helpers as th\nth.start_lesson('99_bench_probe')\n"
                                "th.record('probe.mode', th.run_mode())")
-    assert bench.run_notebook(path, smoke=False).results == {"probe.mode": "workshop"}
+    assert bench.run_notebook(path, smoke=False).results["probe.mode"]["value"] == "workshop"
     import os
     assert os.environ["TINYML_SMOKE"] == "1"
 
@@ -55,5 +55,5 @@ def test_bench_reads_results_from_the_kernels_mode_folder(tmp_path, monkeypatch)
     path = _notebook(tmp_path, "import os, tinyml_helpers as th\n"
                                f"th.config.REPO_ROOT = __import__('pathlib').Path({str(tmp_path)!r})\n"
                                "th.start_lesson('99_bench_probe')\nth.record('probe.mode', th.run_mode())")
-    assert bench.run_notebook(path, smoke=True).results == {"probe.mode": "smoke"}
+    assert bench.run_notebook(path, smoke=True).results["probe.mode"]["value"] == "smoke"
     assert (tmp_path / "artifacts" / "smoke" / "results" / "99_bench_probe.json").exists()

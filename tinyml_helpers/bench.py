@@ -45,7 +45,7 @@ class NotebookRun:
     error: str | None = None
     time_target_seconds: float = DEFAULT_TIME_TARGET_SECONDS
     memory_target_bytes: int = MEMORY_TARGET_BYTES
-    results: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"value", "unit", ...}
 
     @property
     def within_targets(self) -> bool:
@@ -136,12 +136,12 @@ def run_notebook(path: Path, smoke: bool = False, timeout: int = 1200) -> Notebo
 
 def _recorded_results(lesson: str, smoke: bool) -> dict[str, Any]:
     # The kernel wrote its results under the folder of *its* mode (artifacts/smoke/ for smoke).
-    from .results import load_results
+    from .results import load_entries
 
     saved = os.environ.get(config.SMOKE_ENV)
     os.environ[config.SMOKE_ENV] = "1" if smoke else "0"
     try:
-        return load_results(lesson)
+        return load_entries(lesson)
     finally:
         if saved is None:
             os.environ.pop(config.SMOKE_ENV, None)
@@ -172,7 +172,7 @@ def write_report(runs: list[NotebookRun]) -> Path:
         lines += ["", f"## {r.notebook}", ""]
         if not r.results:
             lines.append("(no recorded results)")
-        lines += [f"- `{k}`: {v if not isinstance(v, (int, float)) else format_value(v)}" for k, v in r.results.items()]
+        lines += [f"- `{k}`: {format_value(e['value'], e.get('unit'))}" for k, e in r.results.items()]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -33,6 +33,19 @@ def results_path(lesson: str | None = None) -> Path:
     return config.artifacts_dir("results") / f"{lesson or config.current_lesson()}.json"
 
 
+def load_entries(lesson: str) -> dict[str, dict[str, Any]]:
+    """The recorded entries of a lesson as ``{key: {"value", "unit"[, "note"]}}`` (empty if none).
+
+    Example:
+        >>> load_entries("never_ran")
+        {}
+    """
+    path = results_path(lesson)
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text()).get("results", {})
+
+
 def load_results(lesson: str) -> dict[str, Any]:
     """The recorded values of a lesson as ``{key: value}`` (empty if it has not run).
 
@@ -40,10 +53,7 @@ def load_results(lesson: str) -> dict[str, Any]:
         >>> isinstance(load_results("never_ran"), dict)
         True
     """
-    path = results_path(lesson)
-    if not path.exists():
-        return {}
-    return {k: v["value"] for k, v in json.loads(path.read_text()).get("results", {}).items()}
+    return {k: v["value"] for k, v in load_entries(lesson).items()}
 
 
 def _plain(value: Any) -> Any:
@@ -64,7 +74,13 @@ def format_value(value: Any, unit: str | None = None) -> str:
         '2.0 KiB (2,048 B)'
         >>> format_value(0.8765, "fraction")
         '87.65 %'
+        >>> format_value([0.095, 0.152], "seconds")
+        '95.00 ms to 152.00 ms'
     """
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
+        # A [low, high] pair is an estimate's range; longer lists are per-seed values.
+        return (" to " if len(value) == 2 else ", ").join(format_value(v, unit) for v in value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return str(value)
     if unit == "bytes":

@@ -140,27 +140,20 @@ def recorded_table(lesson: str, keys: Iterable[str] | None = None, title: str | 
     Example:
         >>> recorded_table("00_why_tinyml")  # doctest: +SKIP
     """
-    import json
-
     from IPython.display import HTML
 
-    from .results import results_path
+    from .results import load_entries
 
-    path = results_path(lesson)
-    if not path.exists():
+    entries = load_entries(lesson)
+    if not entries:
         return HTML(f"<p><em>Figures appear here once notebook {html.escape(lesson)} has run "
                     f"(<code>make bench</code> runs them all).</em></p>")
-    entries = json.loads(path.read_text()).get("results", {})
     wanted = list(keys) if keys is not None else list(entries)
-    rows = []
-    for key in wanted:
-        if key in entries:
-            value, unit = entries[key]["value"], entries[key].get("unit")
-            shown = format_value(value, unit) if isinstance(value, (int, float)) else html.escape(str(value))
-            rows.append(f"<tr><td><code>{html.escape(key)}</code></td><td>{shown}</td></tr>")
+    rows = [f"<tr><td><code>{html.escape(key)}</code></td>"
+            f"<td>{html.escape(format_value(entries[key]['value'], entries[key].get('unit')))}</td></tr>"
+            for key in wanted if key in entries]
     caption = f"<caption>{html.escape(title)}</caption>" if title else ""
-    mode = json.loads(path.read_text()).get("mode", "?")
-    return HTML(f"<table>{caption}<tr><th>figure</th><th>value ({html.escape(mode)} run)</th></tr>"
+    return HTML(f"<table>{caption}<tr><th>figure</th><th>value ({config.run_mode()} run)</th></tr>"
                 + "".join(rows) + "</table>")
 
 
