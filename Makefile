@@ -29,13 +29,13 @@ lab: setup
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
 unit: setup
-	$(PY) -m pytest tests -q --durations=5
+	$(PY) -m pytest -q --durations=5
 
 notebooks: setup
 	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10
 
 test: setup
-	TINYML_BLOCK_NETWORK=1 $(PY) -m pytest tests -q --durations=5
+	TINYML_BLOCK_NETWORK=1 $(PY) -m pytest -q --durations=5
 	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10
 
 bench: setup

@@ -10,6 +10,7 @@ in [0, 1]; sizes in bytes; params and MACs are counts; times in seconds.
 Example:
     >>> from tinyml_helpers import results
     >>> results.record("demo.accuracy", 0.875, unit="fraction", lesson="doctest")
+    demo.accuracy: 87.50 %
     0.875
 """
 from __future__ import annotations

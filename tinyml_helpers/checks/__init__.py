@@ -74,7 +74,7 @@ def compare_outputs(got: Any, want: Any, rtol: float = 1e-5, atol: float = 1e-6)
         return "your output contains NaN or infinity"
     if not np.allclose(g, w, rtol=rtol, atol=atol):
         diff = np.abs(g - w)
-        idx = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.ndim else ()
         return (f"values differ: largest difference {diff.max():.3g} at index {idx} "
                 f"(got {g[idx]:.6g}, expected {w[idx]:.6g})")
     return None
