@@ -122,3 +122,14 @@ def test_smoke_runs_never_share_the_workshop_artifacts(monkeypatch):
     monkeypatch.setenv("TINYML_SMOKE", "0")
     workshop = config.artifacts_dir()
     assert smoke == workshop / "smoke" and workshop == config.REPO_ROOT / "artifacts"
+
+
+def test_start_lesson_sets_torch_threads():
+    before = torch.get_num_threads()
+    try:
+        config.start_lesson("99_test", torch_threads=1)
+        assert torch.get_num_threads() == 1
+        with pytest.raises(ValueError, match="positive integer"):
+            config.start_lesson("99_test", torch_threads=0)
+    finally:
+        torch.set_num_threads(before)
