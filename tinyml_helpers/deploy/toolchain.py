@@ -26,9 +26,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+from ..files import atomic_path
 
 __all__ = ["KERNEL_DIR", "TARGET_FLAGS", "FLASH_ORIGIN", "RAM_ORIGIN", "MemoryLayout",
            "linker_script", "compile_firmware", "compile_host_library", "zig_command",
@@ -121,7 +124,7 @@ def _run(cmd: Sequence[str], what: str) -> None:
     env = dict(os.environ)
     # zig keeps a compile cache; keep it inside the artifacts area rather than the home folder
     # when the caller has not chosen one.
-    env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "tinyml-zig-cache"))
+    env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(Path(tempfile.gettempdir()) / "tinyml-zig-cache"))
     proc = subprocess.run(list(cmd), capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise ToolchainError(f"{what} failed (exit {proc.returncode}):\n{proc.stderr.strip()}\n"
@@ -154,12 +157,11 @@ def compile_firmware(sources: Sequence[str | os.PathLike], out_elf: str | os.Pat
         if not Path(s).exists():
             raise FileNotFoundError(f"C source {s} does not exist; generate the model first "
                                     "(deploy.codegen.generate_c)")
-    tmp = out_elf.with_name(out_elf.name + ".tmp")
-    cmd = zig_command() + TARGET_FLAGS + COMMON_FLAGS + [opt, "-I", str(KERNEL_DIR),
-                                                        *extra_flags, *srcs, "-T", str(script),
-                                                        "-Wl,--gc-sections", "-o", str(tmp)]
-    _run(cmd, "cross-compiling the firmware")
-    os.replace(tmp, out_elf)
+    with atomic_path(out_elf, suffix=".elf") as tmp:  # a failed build leaves nothing behind
+        cmd = zig_command() + TARGET_FLAGS + COMMON_FLAGS + [opt, "-I", str(KERNEL_DIR),
+                                                            *extra_flags, *srcs, "-T", str(script),
+                                                            "-Wl,--gc-sections", "-o", str(tmp)]
+        _run(cmd, "cross-compiling the firmware")
     return out_elf
 
 
@@ -176,9 +178,8 @@ def compile_host_library(out_so: str | os.PathLike, sources: Sequence[str | os.P
     out_so.parent.mkdir(parents=True, exist_ok=True)
     system_cc = shutil.which("cc") or shutil.which("gcc")
     compiler = [system_cc] if system_cc else zig_command()
-    tmp = out_so.with_name(out_so.name + ".tmp")
-    cmd = compiler + ["-O2", "-shared", "-fPIC", "-DTM_HOST_BUILD", "-I", str(KERNEL_DIR),
-                      str(KERNEL_DIR / "tm_kernels.c"), *[str(s) for s in sources], "-o", str(tmp)]
-    _run(cmd, "compiling the kernels for the host")
-    os.replace(tmp, out_so)
+    with atomic_path(out_so, suffix=".so") as tmp:
+        cmd = compiler + ["-O2", "-shared", "-fPIC", "-DTM_HOST_BUILD", "-I", str(KERNEL_DIR),
+                          str(KERNEL_DIR / "tm_kernels.c"), *[str(s) for s in sources], "-o", str(tmp)]
+        _run(cmd, "compiling the kernels for the host")
     return out_so
