@@ -11,7 +11,7 @@ LAB_SETTINGS   := $(VENV)/share/jupyter/lab/settings
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,) \
              $(if $(or $(DISPLAY),$(WAYLAND_DISPLAY),$(filter Darwin,$(shell uname -s))),,--no-browser)
 
-.PHONY: setup lab test unit notebooks bench slides clean-artifacts
+.PHONY: setup lab test unit notebooks bench slides binder-badge clean-artifacts
 
 setup: $(STAMP)
 
@@ -43,6 +43,10 @@ bench: setup
 
 slides: setup
 	$(PY) -m tinyml_helpers.slides
+
+# Point the README's Binder badge at the published GitHub repository (REPO=owner/repo, or the origin remote).
+binder-badge: setup
+	$(PY) -m tinyml_helpers.scripts.binder_badge $(if $(REPO),--repo $(REPO)) $(if $(REF),--ref $(REF))
 
 clean-artifacts:
 	rm -rf artifacts
