@@ -48,6 +48,11 @@ def test_export_external_data(tmp_path):
     assert info["data_files"] == ["ext.onnx.data"] and info["total_bytes"] > info["file_bytes"]
     x = np.zeros((2, *SHAPE), np.float32)
     np.testing.assert_allclose(ex.onnx_logits(p, x), ex.torch_logits(model, x), atol=1e-4)
+    # exporting again over the same files must not grow the data file (onnx appends to it)
+    first = info["total_bytes"]
+    p = ex.export_onnx(model, tmp_path / "ext.onnx", external_data=True)
+    assert ex.describe_onnx(p)["total_bytes"] == first
+    np.testing.assert_allclose(ex.onnx_logits(p, x), ex.torch_logits(model, x), atol=1e-4)
 
 
 def test_export_dynamo_exporter(tmp_path):

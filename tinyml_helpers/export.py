@@ -213,6 +213,9 @@ def _to_external_data(path: Path) -> None:
 
     model = onnx.load(str(path))
     data_name = path.name + ".data"
+    # onnx appends to an existing data file: remove the one a previous export left behind,
+    # or every re-run would add another copy of the weights to it.
+    (path.parent / data_name).unlink(missing_ok=True)
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=data_name, size_threshold=0)
 

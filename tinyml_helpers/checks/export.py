@@ -93,7 +93,8 @@ def _explain_scale(got: Any, want: Any, case: Any) -> str | None:
     m = float(np.abs(w).max())
     for wrong, why in ((m / 128, "divide by 127, not 128: the symmetric int8 grid is [-127, 127]"),
                        (m / 255, "255 levels is the asymmetric range; symmetric weights use 127"),
-                       (2 * m / 255, "that is ORT's asymmetric formula; symmetric uses max|w| / 127"),
+                       (2 * m / 255, "that spreads [-max|w|, max|w|] over 255 steps, but the symmetric grid "
+                                   "[-127, 127] has 254: scale = max|w| / 127"),
                        (float(np.max(w)) / 127, "use the largest ABSOLUTE value (np.abs): the most "
                                                 "negative weight may be the extreme one")):
         if np.isclose(float(got), wrong, rtol=1e-6):

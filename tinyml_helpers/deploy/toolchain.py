@@ -122,8 +122,8 @@ def zig_command() -> list[str]:
 
 def _run(cmd: Sequence[str], what: str) -> None:
     env = dict(os.environ)
-    # zig keeps a compile cache; keep it inside the artifacts area rather than the home folder
-    # when the caller has not chosen one.
+    # zig keeps a compile cache; put it in the platform's temp folder rather than the home
+    # folder when the caller has not chosen one.
     env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(Path(tempfile.gettempdir()) / "tinyml-zig-cache"))
     proc = subprocess.run(list(cmd), capture_output=True, text=True, env=env)
     if proc.returncode != 0:

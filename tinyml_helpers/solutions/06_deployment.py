@@ -11,7 +11,7 @@ def arena_size(tensors):
 
 for row in checks.SMALL_GRAPH:
     print(row)
-checks.check_arena_lower_bound(arena_size)
+checks.check_arena_lower_bound(arena_size);
 
 # SOLUTION 06.requantize
 # EXERCISE 06.requantize
@@ -22,4 +22,4 @@ def requantize(acc, mult, shift, zp_out):
     return np.clip(zp_out + scaled, -128, 127).astype(np.int8)
 
 
-checks.check_requantize(requantize)
+checks.check_requantize(requantize);
