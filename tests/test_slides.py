@@ -60,3 +60,16 @@ def test_deck_markdown_has_no_dollar_math():
     nb = nbformat.read(slides.DECK_SOURCE, as_version=4)
     raw = [c.source[:60] for c in nb.cells if c.cell_type == "markdown" and re.search(r"\$[^$\n]+\$", c.source)]
     assert not raw, f"markdown cells with $math$: {raw}"
+
+
+def test_recorded_table_uses_the_audience_labels(tmp_path, monkeypatch):
+    from tinyml_helpers import results
+
+    monkeypatch.setenv("TINYML_ARTIFACTS", str(tmp_path))
+    results.record("size.ratio", 2.5912, unit="ratio", lesson="99_demo", show=False)
+    results.record("size.int8_onnx", 119_810, unit="bytes", lesson="99_demo", show=False)
+    table = slides.recorded_table("99_demo", {"size.ratio": "fp32 / int8 file size",
+                                              "missing.key": "never shown"}).data
+    assert "fp32 / int8 file size</td><td>2.591</td>" in table
+    assert "size.ratio" not in table and "never shown" not in table and "119,810" not in table
+    assert "119,810 B" in slides.recorded_table("99_demo").data, "no keys: every recorded figure"

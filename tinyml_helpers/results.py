@@ -77,6 +77,8 @@ def format_value(value: Any, unit: str | None = None) -> str:
         '87.65 %'
         >>> format_value([0.095, 0.152], "seconds")
         '95.00 ms to 152.00 ms'
+        >>> format_value(2.5912, "ratio")
+        '2.591'
     """
     if isinstance(value, (list, tuple)) and value and all(
             isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
@@ -106,7 +108,8 @@ def format_value(value: Any, unit: str | None = None) -> str:
             return f"{value * 1e3:.2f} ms"
         return f"{value:.2f} s"
     text = f"{value:.4g}" if isinstance(value, float) else f"{value:,}"
-    return f"{text} {unit}" if unit else text
+    # A ratio is a bare number ("2.59"); the figure's label says what it divides.
+    return f"{text} {unit}" if unit and unit != "ratio" else text
 
 
 def record(key: str, value: Any, unit: str | None = None, *, note: str | None = None,

@@ -21,7 +21,7 @@ import re
 import sys
 from importlib import resources as _resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from . import config
 from .files import atomic_write_text
@@ -134,11 +134,15 @@ def formula(tex: str, fontsize: int = 24) -> Any:
     return SVG(buffer.getvalue())
 
 
-def recorded_table(lesson: str, keys: Iterable[str] | None = None, title: str | None = None) -> Any:
+def recorded_table(lesson: str, keys: Iterable[str] | Mapping[str, str] | None = None,
+                   title: str | None = None) -> Any:
     """An HTML table of figures a lesson notebook recorded (or a note to run it first).
 
+    ``keys`` picks the figures; a mapping gives each one the label the audience reads (a plain
+    list shows the result keys themselves). Figures the lesson has not recorded are skipped.
+
     Example:
-        >>> recorded_table("00_why_tinyml")  # doctest: +SKIP
+        >>> recorded_table("00_why_tinyml", {"audio.raw_bytes_per_second": "raw audio, bytes/s"})  # doctest: +SKIP
     """
     from IPython.display import HTML
 
@@ -148,10 +152,15 @@ def recorded_table(lesson: str, keys: Iterable[str] | None = None, title: str | 
     if not entries:
         return HTML(f"<p><em>Figures appear here once notebook {html.escape(lesson)} has run "
                     f"(<code>make bench</code> runs them all).</em></p>")
-    wanted = list(keys) if keys is not None else list(entries)
-    rows = [f"<tr><td><code>{html.escape(key)}</code></td>"
+    if keys is None:
+        labelled = {key: key for key in entries}
+    elif isinstance(keys, Mapping):
+        labelled = dict(keys)
+    else:
+        labelled = {key: key for key in keys}
+    rows = [f"<tr><td>{html.escape(label)}</td>"
             f"<td>{html.escape(format_value(entries[key]['value'], entries[key].get('unit')))}</td></tr>"
-            for key in wanted if key in entries]
+            for key, label in labelled.items() if key in entries]
     caption = f"<caption>{html.escape(title)}</caption>" if title else ""
     return HTML(f"<table>{caption}<tr><th>figure</th><th>value ({config.run_mode()} run)</th></tr>"
                 + "".join(rows) + "</table>")
