@@ -253,6 +253,10 @@ def _kl(s, t, T, reduction="batchmean"):
      "teacher's logits must be softened"),
     (lambda s, t, T: T * T * (-(F.softmax(t / T, 1) * F.log_softmax(s / T, 1)).sum(1)).mean(),
      "soft cross-entropy"),
+    (lambda s, t, T: T * T * F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), reduction="batchmean"),
+     "log_target=True"),
+    (lambda s, t, T: T * T * F.kl_div(F.log_softmax(s / T, 0), F.softmax(t / T, 0), reduction="batchmean"),
+     "not the clips (dim=0)"),
 ])
 def test_kd_check_explains_mistakes(learner, capsys, fn, why):
     import warnings
@@ -278,6 +282,7 @@ def test_compare_with_baseline_verdicts():
     assert out["same"].verdict == "no clear difference"
     assert isinstance(out["kd"], VariantSummary) and "+9.0 points" in out["kd"].line()
     assert out["kd"].std == pytest.approx(0.01)
+    assert out["scratch"].line() == "scratch: 71.0 % +- 1.0 (3 seed(s)), the baseline"
     with pytest.raises(ValueError, match="baseline 'x'"):
         compare_with_baseline({"a": [0.5]}, "x")
     with pytest.raises(ValueError, match="fractions"):

@@ -57,6 +57,8 @@ def test_notebook00_checks_explain_common_mistakes(capsys):
     assert check_conv_macs(lambda ci, co, k, o, groups=1: o[0] * o[1] * co * ci // groups * k[0] * k[1])
     assert not check_conv_macs(lambda ci, co, k, o, groups=1: o[0] * o[1] * co * ci * k[0] * k[1])
     assert "c_in / groups" in capsys.readouterr().out
+    assert not check_conv_macs(lambda ci, co, k, o, groups=1: o[0] * o[1] * co * (ci // groups * k[0] * k[1] + 1))
+    assert "bias" in capsys.readouterr().out
     assert not check_int8_flash(lambda ci, co, k, groups=1: co * ci // groups * k[0] * k[1] + co)
     assert "int32" in capsys.readouterr().out
     assert not check_int8_flash(lambda ci, co, k, groups=1: None)

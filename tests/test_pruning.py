@@ -315,6 +315,13 @@ def test_checks_pass_the_reference_and_explain_slips(capsys):
 
     assert not C.check_magnitude_prune(signed_slip)
     assert "magnitude" in capsys.readouterr().out
+
+    def in_place(w, s):
+        w[w.abs() <= P.magnitude_threshold(w, s)] = 0.0
+        return w
+
+    assert not C.check_magnitude_prune(in_place)
+    assert "prune a copy" in capsys.readouterr().out
     assert not C.check_csr_bytes(lambda r, c, n, v, i, p: n * (v + i) + r * p)
     assert "rows + 1" in capsys.readouterr().out
     assert not C.check_csr_bytes(lambda r, c, n, v, i, p: n * v + (r + 1) * p)

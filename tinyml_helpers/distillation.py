@@ -291,9 +291,14 @@ class VariantSummary:
     verdict: str
 
     def line(self) -> str:
-        """``KD: 81.2 % +- 0.9 (3 seed(s)), +2.1 points vs baseline (better)``."""
-        return (f"{self.name}: {100 * self.mean:.1f} % +- {100 * self.std:.1f} ({len(self.accuracies)} seed(s)), "
-                f"{100 * self.gain:+.1f} points vs baseline ({self.verdict})")
+        """``KD: 81.2 % +- 0.9 (3 seed(s)), +2.1 points vs baseline (better)``.
+
+        The baseline itself reads ``scratch: 79.1 % +- 1.0 (3 seed(s)), the baseline``.
+        """
+        head = f"{self.name}: {100 * self.mean:.1f} % +- {100 * self.std:.1f} ({len(self.accuracies)} seed(s))"
+        if self.verdict == "baseline":
+            return f"{head}, the baseline"
+        return f"{head}, {100 * self.gain:+.1f} points vs baseline ({self.verdict})"
 
 
 def compare_with_baseline(accuracies: Mapping[str, Sequence[float]], baseline: str,

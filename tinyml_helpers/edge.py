@@ -17,7 +17,9 @@ Radios (``RADIOS``):
   datasheet, power consumption and LoRa modem bit-rate tables).
 * **Wi-Fi 802.11n MCS7, 20 MHz** on an ESP32-S2-WROOM module: 135 mA average TX at 3.3 V
   (Espressif ESP32-S2-WROOM datasheet v1.1, Table 7 "Current consumption depending on RF
-  modes"); 65 Mbit/s PHY rate of MCS7 at 20 MHz with the 800 ns guard interval (IEEE
+  modes"; the datasheet measures it at a 50 % transmit duty cycle, with a 200 mA peak, so
+  this understates the current while the radio transmits: one more reason it is a lower
+  bound); 65 Mbit/s PHY rate of MCS7 at 20 MHz with the 800 ns guard interval (IEEE
   802.11n-2009 modulation and coding scheme table).
 
 Example:

@@ -1,6 +1,7 @@
 """Pruning, measured: unstructured vs structured, soft vs hard, post-training vs during training.
 
-The lesson (notebook ``02_pruning``) follows the workshop deck's four axes:
+The lesson (notebook ``02_pruning``) follows the workshop deck's three axes (unstructured or
+structured, soft or hard, post-training or during training):
 
 * **Unstructured, post-training.** Zero every weight with ``|w| <= theta``, ``theta`` chosen
   for a target sparsity (:func:`magnitude_threshold`, :func:`magnitude_prune`), or zero

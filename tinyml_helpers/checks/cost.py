@@ -81,6 +81,9 @@ def check_conv_macs(learner_fn: Callable[..., Any]) -> bool:
                     f"only sees c_in / groups = {c_in // groups} input channel(s)")
         if got == c_in * c_out * kh * kw // groups:
             return f"got {got:,}: that is the number of weights; each one is used at every output position"
+        if got == want + oh * ow * c_out:
+            return (f"got {got:,}, expected {want:,}: you counted the bias additions; a bias is added, "
+                    "not multiplied, so it is not a MAC")
         return None
 
     return check_function("00.conv_macs", learner_fn, reference_conv_macs, cases, explain=explain,

@@ -3,7 +3,8 @@
 Each check runs the learner's function against the reference in
 :mod:`tinyml_helpers.distillation` on small tensors and, when the results differ, recomputes
 the classic slips (no temperature, ``mean`` instead of ``batchmean``, the KL the wrong way
-round, probabilities where ``F.kl_div`` wants log-probabilities, a missing ``T**2``) to say
+round, probabilities where ``F.kl_div`` wants log-probabilities, log-probabilities where it
+wants probabilities, the softmax over the wrong axis, a missing ``T**2``) to say
 which one explains the learner's number.
 
 Example:
@@ -91,6 +92,13 @@ def _explain_kd(got: Any, want: Any, case: Any) -> str | None:
     log_qs, log_qt = F.log_softmax(s / T, dim=1), F.log_softmax(t / T, dim=1)
     qs, qt = log_qs.exp(), log_qt.exp()
     kl_per_sample = (qt * (log_qt - log_qs)).sum(1)
+    try:
+        finite = bool(torch.isfinite(torch.as_tensor(got.detach() if hasattr(got, "detach") else got)).all())
+    except (TypeError, ValueError, RuntimeError):
+        finite = True
+    if not finite:
+        return ("your loss is NaN or infinite: F.kl_div's target must be the teacher's probabilities "
+                "(F.softmax); log-probabilities there need log_target=True")
     return _first_match(got, {
         "the T**2 factor is missing: multiply the KL by T**2 (otherwise the gradients shrink like 1/T**2)":
             kl_per_sample.mean(),
@@ -110,6 +118,8 @@ def _explain_kd(got: Any, want: Any, case: Any) -> str | None:
             F.kl_div(log_qs, F.softmax(t, 1), reduction="batchmean") * T**2,
         "the student's logits must be softened by T too (divide both teacher and student logits by T)":
             F.kl_div(F.log_softmax(s, 1), qt, reduction="batchmean") * T**2,
+        "the softmax runs over the batch: normalise over the classes (dim=1), not the clips (dim=0)":
+            F.kl_div(F.log_softmax(s / T, 0), F.softmax(t / T, 0), reduction="batchmean") * T**2,
         "you computed the soft cross-entropy -sum q_t log q_s; the KL subtracts the teacher's entropy "
         "(same gradient for the student, different value): use F.kl_div or sum q_t (log q_t - log q_s)":
             (-(qt * log_qs).sum(1)).mean() * T**2,

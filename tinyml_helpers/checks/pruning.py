@@ -64,11 +64,21 @@ def _explain_prune(got: Any, want: torch.Tensor, case: Any) -> str | None:
 
 
 def check_magnitude_prune(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
-    """Check a learner's ``fn(weights, sparsity) -> pruned copy``."""
-    return check_function("02.magnitude_prune", fn, magnitude_prune, _prune_cases(),
+    """Check a learner's ``fn(weights, sparsity) -> pruned copy`` (the input must stay untouched)."""
+
+    def on_a_copy(weights: torch.Tensor, sparsity: float) -> Any:
+        original = weights.clone()
+        out = fn(weights, sparsity)
+        if not torch.equal(weights, original):
+            weights.copy_(original)
+            raise ValueError("your function changed the weights it was given: prune a copy "
+                             "(weights.clone()) and return that")
+        return out
+
+    return check_function("02.magnitude_prune", on_a_copy if callable(fn) else fn, magnitude_prune, _prune_cases(),
                           hint="theta = the k-th smallest of weights.abs().flatten(), with "
                                "k = round(sparsity * weights.numel()); return a copy with "
-                               "|w| <= theta set to 0.",
+                               "|w| <= theta set to 0 (for k = 0, i.e. sparsity 0, an unchanged copy).",
                           explain=_explain_prune)
 
 
