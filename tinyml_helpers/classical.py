@@ -80,7 +80,7 @@ OPS_MODEL: dict[str, tuple[int, str]] = {
     "log": (20, "one log10, by a small polynomial approximation"),
     "divide": (1, "one division (hardware divider)"),
     "exp": (20, "one exp, by a small polynomial approximation"),
-    "resize_per_output_pixel": (8, "bilinear resize: 4 taps, 4 multiply-accumulates per output pixel"),
+    "resize_per_output_pixel": (8, "bilinear resize: 4 multiplies for the 4 tap weights + 4 multiply-accumulates"),
 }
 
 

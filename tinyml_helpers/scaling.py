@@ -32,9 +32,10 @@ stem's output resolution and on which tensors are alive together.
 **Solver.** :func:`solve_phinet` searches (beta, t0) on a small grid (and depth and input
 resolution when asked) and, for each, the largest alpha that fits the budget **by measured
 cost** (params and MACs from torchinfo, flash and peak activation memory from
-``tinyml_helpers.cost``'s tensor-lifetime planner). The closed forms, calibrated by one
-measured reference network, predict each candidate's alpha and rank the candidates; only
-the promising ones are measured, with a bisection on alpha. Measurements are cached, so
+``tinyml_helpers.cost``'s tensor-lifetime planner). The closed forms, calibrated by two
+measured reference networks, predict each candidate's alpha and rank the candidates; only
+the promising ones are measured, with a secant search on alpha whose answer is confirmed
+by measuring the next grid point. Measurements are cached, so
 re-solving (e.g. from a widget) is fast. Among the candidates that fit, it returns the one
 that uses the budget best: the largest geometric mean of the utilisations
 (used / budget) of flash, RAM and MACs. This search is our own (no maintained library
@@ -600,13 +601,14 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
                  progress: bool = False) -> ScalingSolution:
     """The PhiNet (alpha, beta, t0[, depth, resolution]) that uses an MCU budget best.
 
-    Every returned network fits the budget by **measured** cost. Search: (1) measure one
-    reference network per (depth, resolution) to calibrate the closed forms; (2) for every
+    Every returned network fits the budget by **measured** cost. Search: (1) measure two
+    reference networks per (depth, resolution) to calibrate the closed forms; (2) for every
     (beta, t0) predict the largest alpha that fits and the resulting score; (3) for the
-    ``max_candidates`` best predictions, find the largest fitting alpha on a
-    ``alpha_step`` grid by measured bisection, starting from the prediction; (4) refine the
-    winner's alpha to ``alpha_refine``. Score = geometric mean of used/budget over the
-    limited resources (flash, RAM, MACs), all <= 1.
+    ``max_candidates`` best predictions, find the largest fitting alpha on an
+    ``alpha_step`` grid by measurement (secant steps from the prediction, then a walk that
+    confirms the boundary); (4) refine the winner's alpha to ``alpha_refine``.
+    Score = geometric mean of used/budget over the limited resources (flash, RAM, MACs),
+    all <= 1.
 
     Args:
         budget: limits and dtype (see :class:`Budget`).

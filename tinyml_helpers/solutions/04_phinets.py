@@ -17,15 +17,15 @@ th_checks.check_block_cost(my_block_cost)
 # SOLUTION 04.alpha_for_macs
 # EXERCISE 04.alpha_for_macs
 # Invert the MAC closed form: the alpha whose closed-form MACs equal `mac_budget`.
-# MAC(alpha) = A * alpha**2 + B * alpha, with A and B summed over th.scaling.phinet_blocks(...).
+# MAC(alpha) = a * alpha**2 + b * alpha, with a and b summed over th.scaling.phinet_blocks(...).
 import math
 
 
 def my_alpha_for_macs(mac_budget, input_shape, beta, t0):
     blocks = th.scaling.phinet_blocks(input_shape, beta, t0)
-    A = sum(b.in_hw[0] * b.in_hw[1] * 2 * b.expansion * b.in_channels**2 for b in blocks)
-    B = sum(b.in_hw[0] * b.in_hw[1] * b.expansion * b.in_channels * b.kernel**2 for b in blocks)
-    return (-B + math.sqrt(B * B + 4 * A * mac_budget)) / (2 * A)
+    a = sum(blk.in_hw[0] * blk.in_hw[1] * 2 * blk.expansion * blk.in_channels**2 for blk in blocks)  # 1x1 convs
+    b = sum(blk.in_hw[0] * blk.in_hw[1] * blk.expansion * blk.in_channels * blk.kernel**2 for blk in blocks)  # depthwise
+    return (-b + math.sqrt(b * b + 4 * a * mac_budget)) / (2 * a)   # the positive root
 
 
 th_checks.check_alpha_for_macs(my_alpha_for_macs)
