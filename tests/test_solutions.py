@@ -8,8 +8,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
+from tinyml_helpers.notebook_exec import notebook_runner
 from tinyml_helpers.solutions import solution_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,5 +41,4 @@ def test_notebook_runs_with_solutions(path, tmp_path, monkeypatch):
         cell.source = solutions[eid]
     monkeypatch.setenv("TINYML_SMOKE", "1")
     monkeypatch.setenv("TINYML_EXPECT_SOLVED", "1")
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    notebook_runner(nb, path.parent, timeout=600).execute()

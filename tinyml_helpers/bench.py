@@ -103,16 +103,16 @@ def run_notebook(path: Path, smoke: bool = False, timeout: int = 1200) -> Notebo
         >>> run = run_notebook(Path("notebooks/00_why_tinyml.ipynb"), smoke=True)  # doctest: +SKIP
     """
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+
+    from .notebook_exec import notebook_runner
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no notebook at {path}")
     kernel_env = {**os.environ, config.SMOKE_ENV: "1" if smoke else "0"}
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    client = notebook_runner(nb, path.parent, timeout)
     error = None
     start = time.perf_counter()
     sampler = _RssSampler(client)

@@ -78,16 +78,16 @@ def build_deck(source: Path | str = DECK_SOURCE, out_dir: Path | str | None = No
         PosixPath('.../artifacts/slides/workshop_deck.html')
     """
     import nbformat
-    from nbclient import NotebookClient
     from nbconvert import SlidesExporter
+
+    from .notebook_exec import notebook_runner
 
     source = Path(source)
     if not source.exists():
         raise FileNotFoundError(f"no deck at {source}")
     nb = nbformat.read(source, as_version=4)
     if execute:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(source.parent)}}).execute()
+        notebook_runner(nb, source.parent, timeout).execute()
     exporter = SlidesExporter(template_name="offline_reveal", extra_template_basedirs=[str(TEMPLATE_DIR)],
                               reveal_url_prefix=_LOCAL_PREFIX, exclude_input=True, exclude_input_prompt=True,
                               exclude_output_prompt=True, reveal_scroll=True)
