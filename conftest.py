@@ -6,6 +6,7 @@ share the feature cache and the handoff files, as they do for a learner.
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -17,3 +18,13 @@ def _isolated_artifacts(request, tmp_path, monkeypatch):
     if type(request.node).__name__ != "IPyNbCell":
         monkeypatch.setenv("TINYML_ARTIFACTS", str(tmp_path / "artifacts"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _close_figures(request):
+    # Plot doctests open a figure each; close them so a test run does not hold dozens at once.
+    yield
+    if type(request.node).__name__ != "IPyNbCell" and "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
