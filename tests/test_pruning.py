@@ -339,3 +339,188 @@ def test_shipped_checkpoints_load_and_run():
         model = P.load_pruning_model(name)
         shape = P.DSCNN_INPUT_SHAPE if info["kind"] == "mfcc" else P.TRANSFORMER_INPUT_SHAPE
         assert not model.training and model(torch.zeros(2, *shape)).shape == (2, 12)
+
+
+# ---------------------------------------------------------------- L0 hard-concrete gates
+from tinyml_helpers.models.dscnn import DSCNN  # noqa: E402
+
+
+@pytest.fixture
+def one_thread():
+    # as start_lesson does: on a shared 2-core machine, 2 torch threads make tiny steps ~10x slower
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_hard_concrete_samples_in_unit_interval_with_exact_0_and_1():
+    torch.manual_seed(0)
+    gate = P.HardConcreteGate(2000, init_open=0.5).train()
+    z = gate.sample()
+    assert z.shape == (2000,) and z.min().item() >= 0.0 and z.max().item() <= 1.0
+    # the stretch beyond [0, 1] plus the clamp puts real probability mass on exact 0 and 1
+    assert int((z == 0).sum()) > 50 and int((z == 1).sum()) > 50
+    assert int(((z > 0) & (z < 1)).sum()) > 50
+
+
+def test_sample_is_differentiable_in_log_alpha():
+    torch.manual_seed(0)
+    gate = P.HardConcreteGate(100, init_open=0.5).train()
+    gate.sample().sum().backward()
+    assert gate.log_alpha.grad is not None and float(gate.log_alpha.grad.abs().sum()) > 0
+
+
+def test_expected_l0_formula_gradient_and_monotone():
+    gate = P.HardConcreteGate(3)
+    with torch.no_grad():
+        gate.log_alpha.copy_(torch.tensor([-3.0, 0.0, 3.0]))
+    l0 = gate.expected_l0()
+    beta, gamma, zeta = 2 / 3, -0.1, 1.1
+    expect = sum(1 / (1 + np.exp(-(a - beta * np.log(-gamma / zeta)))) for a in (-3.0, 0.0, 3.0))
+    assert l0.item() == pytest.approx(expect, rel=1e-6)
+    l0.backward()
+    assert bool((gate.log_alpha.grad > 0).all()), "lowering log_alpha must lower the expected L0"
+    values = []
+    for a in (2.0, 0.0, -2.0, -6.0):
+        with torch.no_grad():
+            gate.log_alpha.fill_(a)
+        values.append(gate.expected_l0().item())
+    assert all(b < a for a, b in zip(values, values[1:]))
+    # the sampled gates agree with the formula: P(z > 0) estimated by Monte Carlo
+    torch.manual_seed(1)
+    mc = P.HardConcreteGate(20000, init_open=0.5).train()
+    assert (mc.sample() > 0).float().mean().item() == pytest.approx(mc.expected_l0().item() / 20000, abs=0.02)
+
+
+def test_deterministic_gate_at_test_time():
+    gate = P.HardConcreteGate(4)
+    with torch.no_grad():
+        gate.log_alpha.copy_(torch.tensor([-5.0, 0.0, 0.5, 5.0]))
+    gate.eval()
+    x = torch.ones(3, 4, 2, 2)
+    a, b = gate(x), gate(x)
+    assert torch.equal(a, b), "evaluation mode must not sample"
+    z = gate.deterministic().detach()
+    assert float(z[0]) == 0.0 and float(z[3]) == 1.0
+    assert float(z[1]) == pytest.approx(0.5 * 1.2 - 0.1)
+    assert gate.open_mask().tolist() == [False, True, True, True]
+    torch.manual_seed(0)
+    gate.train()
+    assert not torch.equal(gate(x), gate(x)), "training mode samples a new gate each time"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_gates=0), "num_gates must be a positive integer"),
+    (dict(num_gates=2.5), "num_gates must be a positive integer"),
+    (dict(num_gates=4, temperature=0.0), "temperature"),
+    (dict(num_gates=4, limits=(0.0, 1.1)), "gamma < 0 < 1 < zeta"),
+    (dict(num_gates=4, limits=(-0.1,)), "pair"),
+    (dict(num_gates=4, init_open=1.0), "init_open"),
+])
+def test_gate_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        P.HardConcreteGate(**kwargs)
+
+
+def test_gate_rejects_wrong_channel_count():
+    with pytest.raises(ValueError, match="dimension 1"):
+        P.HardConcreteGate(4)(torch.ones(2, 3, 5))
+
+
+def test_attach_gates_to_dscnn_and_bad_inputs():
+    model = DSCNN(channels=8, num_blocks=2).eval()
+    gated = P.attach_channel_gates(model)
+    assert P.dscnn_gate_points(model) == ["blocks.0.0", "blocks.1.0", "blocks.1.1"]
+    assert P.open_channels(gated) == {"blocks.0.0": 8, "blocks.1.0": 8, "blocks.1.1": 8}
+    assert not P.channel_gates(model), "the original model is left untouched"
+    x = torch.randn(2, 1, 49, 10)
+    with torch.no_grad():  # gates start nearly open: deterministic gate 1, same function
+        assert torch.allclose(gated.eval()(x), model(x), atol=1e-6)
+    with pytest.raises(ValueError, match="no submodule named"):
+        P.attach_channel_gates(model, names=["blocks.7.0"])
+    with pytest.raises(ValueError, match="no BatchNorm2d"):
+        P.attach_channel_gates(model, names=["classifier"])
+    with pytest.raises(ValueError, match="only ReLU/Dropout may follow"):
+        P.ChannelGated(nn.Sequential(nn.Conv2d(1, 4, 1), nn.BatchNorm2d(4), nn.ReLU6()))
+    with pytest.raises(ValueError, match="already gated"):
+        P.attach_channel_gates(gated, names=["blocks.0.0"])
+    with pytest.raises(ValueError, match="attach_channel_gates"):
+        P.dscnn_gate_points(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="no channel gates"):
+        P.expected_l0_penalty(model)
+    with pytest.raises(ValueError, match="l0_weight"):
+        P.train_l0_gates(gated, toy_loader(), l0_weight=-1.0, epochs=1)
+
+
+def test_remove_closed_channels_is_exact_and_smaller():
+    torch.manual_seed(0)
+    model = DSCNN(channels=8, num_blocks=2)
+    model.train()
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for _ in range(3):
+            model(torch.randn(16, 1, 49, 10))
+    gated = P.attach_channel_gates(model.eval())
+    gates = P.channel_gates(gated)
+    with torch.no_grad():
+        gates["blocks.0.0"].log_alpha[[1, 4, 6]] = -8.0     # closed
+        gates["blocks.0.0"].log_alpha[2] = 0.3              # open, partly (z = 0.62): folded into BN
+        gates["blocks.1.1"].log_alpha[:5] = -8.0
+    assert P.open_channels(gated) == {"blocks.0.0": 5, "blocks.1.0": 8, "blocks.1.1": 3}
+    small = P.remove_closed_channels(gated, torch.zeros(1, 1, 49, 10))
+    assert not P.channel_gates(small)
+    assert small.stem[0].out_channels == 5 and small.blocks[0][0][0].out_channels == 5
+    assert small.blocks[0][1][0].in_channels == 5 and small.classifier.in_features == 3
+    x = torch.randn(4, 1, 49, 10)
+    with torch.no_grad():
+        assert torch.allclose(small.eval()(x), gated.eval()(x), atol=1e-5)
+    assert P.count_params(small) < P.count_params(model)
+    with torch.no_grad():
+        gates["blocks.1.0"].log_alpha[:] = -8.0
+    with pytest.raises(ValueError, match="every channel of 'blocks.1.0' is closed"):
+        P.remove_closed_channels(gated, torch.zeros(1, 1, 49, 10))
+
+
+def test_l0_penalty_closes_gates_on_a_toy_problem(one_thread):
+    # 6 input channels, only channel 0 carries the label: the penalty closes most of the 8
+    # gates and keeps a useful path open.
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 6, 1, 1, generator=g)
+    y = (x[:, 0, 0, 0] > 0).long()
+    data = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+    net = nn.Sequential(nn.Sequential(nn.Conv2d(6, 8, 1), nn.BatchNorm2d(8), nn.ReLU()),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    gated = P.attach_channel_gates(net, names=["0"])
+    before = P.expected_l0_penalty(gated).item()
+    P.train_l0_gates(gated, data, l0_weight=0.05, epochs=15, lr=1e-2, gate_lr=0.1)
+    after = P.expected_l0_penalty(gated).item()
+    assert after < before - 4, (before, after)
+    assert 1 <= P.open_channels(gated)["0"] <= 4
+    assert P.accuracy(gated, data) > 0.9, "the useful channels stay open"
+    small = P.remove_closed_channels(gated, torch.zeros(1, 6, 1, 1))
+    assert small[0][0].out_channels == P.open_channels(gated)["0"]
+    assert P.accuracy(small, data) == P.accuracy(gated, data)
+    # lambda = 0: no pressure, the gates stay open
+    torch.manual_seed(0)
+    free = P.attach_channel_gates(net, names=["0"])
+    P.train_l0_gates(free, data, l0_weight=0.0, epochs=3, lr=1e-2, gate_lr=0.1)
+    assert P.open_channels(free)["0"] == 8
+
+
+def test_settle_epochs_freeze_the_gates(one_thread):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randn(8, 1, 49, 10, generator=g), torch.randint(0, 12, (8,), generator=g)) for _ in range(2)]
+    gated = P.attach_channel_gates(DSCNN(channels=4, num_blocks=1))
+    seen = []
+
+    def snapshot(model, epoch):
+        seen.append(torch.cat([gate.log_alpha.detach().clone() for gate in P.channel_gates(model).values()]))
+
+    P.train_l0_gates(gated, data, l0_weight=0.1, epochs=3, gate_lr=0.1, settle_epochs=2, on_epoch_end=snapshot)
+    assert not torch.equal(seen[0], torch.cat([torch.full((4,), float(np.log(0.95 / 0.05)))] * 2)), "epoch 1 moves the gates"
+    assert torch.equal(seen[0], seen[1]) and torch.equal(seen[1], seen[2]), "settle epochs keep the gates fixed"
+    assert all(gate.log_alpha.requires_grad for gate in P.channel_gates(gated).values())
+    with pytest.raises(ValueError, match="settle_epochs must be an integer between 0 and epochs"):
+        P.train_l0_gates(gated, data, l0_weight=0.1, epochs=1, settle_epochs=2)

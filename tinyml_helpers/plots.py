@@ -937,3 +937,57 @@ def plot_model_comparison(table: "dict[str, dict[str, float]]",
         ax.set_title(titles.get(key, key), fontsize=9)
         ax.margins(y=0.15)
     return axes
+
+
+# =============================================================================
+# Notebook 02 (continued): L0 gates (owned by the pruning engineer)
+# =============================================================================
+def plot_l0_channels(channels_by_lambda: "dict[str, Sequence[int]]", layers: "Sequence[str]", full: int,
+                     accuracy: "dict[str, float] | None" = None, params_ratio: "dict[str, float] | None" = None,
+                     dense_accuracy: float | None = None, axes: "Any" = None) -> "Any":
+    """Channels kept per layer for several L0 weights (left), accuracy vs parameters (right).
+
+    ``channels_by_lambda`` maps a label (e.g. ``"lambda=0.02"``) to the channels kept in
+    each of ``layers``; ``full`` is the unpruned width. The right panel is drawn when
+    ``accuracy`` and ``params_ratio`` (same labels) are given.
+
+    Example:
+        >>> axes = plot_l0_channels({"a": [60, 40], "b": [30, 10]}, ["stem", "pw0"], 64,
+        ...                         {"a": .95, "b": .8}, {"a": .7, "b": .2}, dense_accuracy=.96)
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    two = accuracy is not None and params_ratio is not None
+    if axes is None:
+        _, axes = plt.subplots(1, 2 if two else 1, figsize=(11 if two else 6.4, 3.6), squeeze=False)
+        axes = axes[0]
+    ax = axes[0]
+    labels = list(channels_by_lambda)
+    width = 0.8 / max(1, len(labels))
+    xs = np.arange(len(layers))
+    for i, label in enumerate(labels):
+        ax.bar(xs + (i - (len(labels) - 1) / 2) * width, list(channels_by_lambda[label]), width, label=label,
+               color=f"C{i}")
+    ax.axhline(full, color="grey", ls=":", lw=1, label="unpruned")
+    ax.set_xticks(xs, list(layers), fontsize=8)
+    ax.set_ylabel("channels kept")
+    ax.set_ylim(0, 1.45 * full)
+    ax.set_title("Channels whose test-time gate is open")
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
+    ax.grid(alpha=0.3, axis="y")
+    if two:
+        ax = axes[1]
+        for i, label in enumerate(labels):
+            ax.scatter(100 * params_ratio[label], 100 * accuracy[label], s=40, color=f"C{i}")
+            ax.annotate(label, (100 * params_ratio[label], 100 * accuracy[label]), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+        if dense_accuracy is not None:
+            ax.scatter([100], [100 * dense_accuracy], marker="*", s=90, color="black")
+            ax.annotate("dense", (100, 100 * dense_accuracy), fontsize=8, xytext=(-12, -14), textcoords="offset points")
+        ax.set_xlim(0, 115)
+        ax.set_xlabel("parameters of the smaller model (% of dense)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title("After removing the closed channels")
+        ax.grid(alpha=0.3)
+    return axes
