@@ -14,17 +14,13 @@ os.environ.setdefault("TINYML_SMOKE", "1")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_artifacts(request, tmp_path, monkeypatch):
-    if type(request.node).__name__ != "IPyNbCell":
+def _isolated_unit_tests(request, tmp_path, monkeypatch):
+    in_notebook = type(request.node).__name__ == "IPyNbCell"
+    if not in_notebook:
         monkeypatch.setenv("TINYML_ARTIFACTS", str(tmp_path / "artifacts"))
     yield
-
-
-@pytest.fixture(autouse=True)
-def _close_figures(request):
     # Plot doctests open a figure each; close them so a test run does not hold dozens at once.
-    yield
-    if type(request.node).__name__ != "IPyNbCell" and "matplotlib.pyplot" in sys.modules:
+    if not in_notebook and "matplotlib.pyplot" in sys.modules:
         import matplotlib.pyplot as plt
 
         plt.close("all")

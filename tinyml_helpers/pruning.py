@@ -939,6 +939,11 @@ class HardConcreteGate(nn.Module):
         return x * z.view(1, -1, *([1] * (x.dim() - 2)))
 
 
+def _last_batchnorm(block: nn.Module) -> nn.BatchNorm2d | None:
+    norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
+    return norms[-1] if norms else None
+
+
 class ChannelGated(nn.Module):
     """``gate(block(x))``: a conv-BatchNorm(-ReLU) block whose output channels are gated.
 
@@ -954,18 +959,18 @@ class ChannelGated(nn.Module):
 
     def __init__(self, block: nn.Module, **gate_kwargs: Any) -> None:
         super().__init__()
-        norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
-        if not norms:
+        norm = _last_batchnorm(block)
+        if norm is None:
             raise ValueError(f"cannot gate {type(block).__name__}: it has no BatchNorm2d. The gates are folded into "
                              "a BatchNorm's scale and shift when channels are removed; gate a conv-BatchNorm(-ReLU) block")
         leaves = [m for m in block.modules() if not list(m.children())]
-        after = leaves[leaves.index(norms[-1]) + 1:]
+        after = leaves[leaves.index(norm) + 1:]
         if any(not isinstance(m, (nn.ReLU, nn.Identity, nn.Dropout)) for m in after):
             raise ValueError(f"cannot gate {type(block).__name__}: after its last BatchNorm2d it has "
                              f"{[type(m).__name__ for m in after]}; only ReLU/Dropout may follow it, because a gate "
                              "z >= 0 is folded into the BatchNorm, which is exact only if z * f(x) = f(z * x)")
         self.block = block
-        self.gate = HardConcreteGate(norms[-1].num_features, **gate_kwargs)
+        self.gate = HardConcreteGate(norm.num_features, **gate_kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.gate(self.block(x))
@@ -1017,9 +1022,7 @@ def attach_channel_gates(model: nn.Module, names: Sequence[str] | None = None, *
                              f"{[n for n, m in modules.items() if isinstance(m, nn.Sequential)][:8]}")
         if isinstance(modules[name], ChannelGated):
             raise ValueError(f"{name!r} is already gated")
-        parent_name, _, child = name.rpartition(".")
-        parent = modules[parent_name] if parent_name else gated
-        setattr(parent, child, ChannelGated(modules[name], **gate_kwargs))
+        gated.set_submodule(name, ChannelGated(modules[name], **gate_kwargs))
     return gated
 
 
@@ -1154,13 +1157,11 @@ def remove_closed_channels(model: nn.Module, example_input: torch.Tensor) -> nn.
         if len(closed) == z.numel():
             raise ValueError(f"every channel of {name!r} is closed, which would cut the network in two; "
                              "use a smaller l0_weight (lambda) or fewer epochs")
-        bn = [m for m in wrapper.block.modules() if isinstance(m, nn.BatchNorm2d)][-1]
+        bn = _last_batchnorm(wrapper.block)
         with torch.no_grad():
             bn.weight.mul_(z)
             bn.bias.mul_(z)
-        parent_name, _, child = name.rpartition(".")
-        parent = plain.get_submodule(parent_name) if parent_name else plain
-        setattr(parent, child, wrapper.block)
+        plain.set_submodule(name, wrapper.block)
         if closed:
             to_cut.append((bn, closed))
     if to_cut:

@@ -152,12 +152,7 @@ def recorded_table(lesson: str, keys: Iterable[str] | Mapping[str, str] | None =
     if not entries:
         return HTML(f"<p><em>Figures appear here once notebook {html.escape(lesson)} has run "
                     f"(<code>make bench</code> runs them all).</em></p>")
-    if keys is None:
-        labelled = {key: key for key in entries}
-    elif isinstance(keys, Mapping):
-        labelled = dict(keys)
-    else:
-        labelled = {key: key for key in keys}
+    labelled = dict(keys) if isinstance(keys, Mapping) else {key: key for key in (entries if keys is None else keys)}
     rows = [f"<tr><td>{html.escape(label)}</td>"
             f"<td>{html.escape(format_value(entries[key]['value'], entries[key].get('unit')))}</td></tr>"
             for key, label in labelled.items() if key in entries]
