@@ -23,19 +23,24 @@ def test_keyword_classes_follow_mlperf_tiny():
     assert classes[10:] == ["_silence_", "_unknown_"]
 
 
-def test_split_is_voice_disjoint_and_balanced():
+def test_split_is_speaker_disjoint_and_covers_five_engine_families():
     rows = keywords.read_clip_rows()
-    variants = {s: {r["variant"] for r in rows if r["split"] == s and r["variant"]} for s in data.SPLITS}
-    assert not variants["train"] & variants["val"]
-    assert not variants["train"] & variants["test"]
-    assert not variants["val"] & variants["test"]
+    speakers = {s: {r["speaker"] for r in rows if r["split"] == s and r["speaker"]} for s in data.SPLITS}
+    assert not speakers["train"] & speakers["val"]
+    assert not speakers["train"] & speakers["test"]
+    assert not speakers["val"] & speakers["test"]
     info = data.keyword_set_info()
     assert info == json.loads((REPO_DATA / "keywords" / "info.json").read_text())
-    assert info["variants"] == {s: sorted(v) for s, v in variants.items()}
-    for split in data.SPLITS:
-        counts = {c: sum(r["label"] == c for r in rows if r["split"] == split) for c in data.keyword_classes()}
-        assert len(set(counts.values())) == 1, f"{split} is not balanced: {counts}"
-    assert 2000 <= len(rows) <= 3000
+    assert data.engine_families() == ("espeak", "mbrola", "festival", "flite", "pico")
+    for family in data.engine_families():
+        in_family = [r for r in rows if r["family"] == family]
+        assert {r["split"] for r in in_family} >= {"train", "test"}, f"{family} lacks a train or test voice"
+        labels = {r["label"] for r in in_family}
+        assert labels == set(data.keyword_classes()), f"{family} misses classes {set(data.keyword_classes()) - labels}"
+    unknown_words = {r["word"] for r in rows if r["label"] == "_unknown_"}
+    assert len(unknown_words) >= 30, "the unknown class needs many different words"
+    assert not unknown_words & set(keywords.KEYWORDS)
+    assert 4000 <= len(rows) <= 9000
 
 
 def test_load_keyword_audio_smoke_subset():
@@ -46,7 +51,8 @@ def test_load_keyword_audio_smoke_subset():
     assert np.abs(clips.audio).max() <= 1.0
     silence = clips.labels == data.keyword_classes().index("_silence_")
     assert all(v == "" for v, s in zip(clips.voices, silence) if s)
-    assert all("+" in v for v, s in zip(clips.voices, silence) if not s)
+    assert all(v.split(":")[0] in data.engine_families() for v, s in zip(clips.voices, silence) if not s)
+    assert set(clips.families) <= set(data.engine_families())
     # speech is louder than the silence clips, which are noise alone
     assert np.sqrt((clips.audio[~silence] ** 2).mean()) > np.sqrt((clips.audio[silence] ** 2).mean())
     assert "train" in repr(clips)
@@ -89,13 +95,92 @@ def test_render_word_and_bad_voice():
         keywords.render_word("  ")
 
 
+SMALL = keywords.GeneratorSettings(families=("espeak",), espeak_variants=("m1", "f1", "croak"),
+                                   clips_per_family=36, seed=5)
+
+
 def test_generator_is_deterministic_and_voice_disjoint(tmp_path):
-    settings = keywords.GeneratorSettings(variants=("m1", "f1", "croak"), accents_per_variant=1, seed=5)
-    first = keywords.write_keyword_set(tmp_path / "a", settings, in_fresh_process=True)
-    second = keywords.write_keyword_set(tmp_path / "b", settings, in_fresh_process=True)
+    first = keywords.write_keyword_set(tmp_path / "a", SMALL, in_fresh_process=True)
+    second = keywords.write_keyword_set(tmp_path / "b", SMALL, in_fresh_process=True)
     assert first["files"] == second["files"]  # byte-identical files
     assert first["counts"]["total"] == 3 * 12
-    assert sum(len(v) for v in first["variants"].values()) == 3
+    assert sum(len(v) for v in first["voices"].values()) == 3
+    assert first["families"]["espeak"]["dropped_renderings"] == {"silent": 0, "clipped": 0}
+
+
+def test_generator_with_a_missing_engine_names_the_package_and_writes_nothing(tmp_path, monkeypatch):
+    from tinyml_helpers.data import engines
+
+    monkeypatch.setattr(engines.shutil, "which", lambda name: None)
+    settings = keywords.GeneratorSettings(families=("espeak", "pico"), clips_per_family=24)
+    with pytest.raises(engines.EngineMissingError, match="libttspico-utils.*contrib non-free"):
+        keywords.write_keyword_set(tmp_path / "kw", settings, in_fresh_process=False)
+    assert not (tmp_path / "kw").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_silent_and_clipped_renderings_are_dropped_and_counted(tmp_path, monkeypatch):
+    real = keywords._render_espeak
+
+    def damaged(renderings):
+        audio, version = real(renderings)
+        audio[0] = np.zeros_like(audio[0])  # the first voice says "yes" silently
+        audio[1] = np.clip(audio[1] * 50, -1, 1)  # and "no" clipped
+        return audio, version
+
+    monkeypatch.setattr(keywords, "_render_espeak", damaged)
+    info = keywords.write_keyword_set(tmp_path / "kw", SMALL, in_fresh_process=False)
+    assert info["families"]["espeak"]["dropped_renderings"] == {"silent": 1, "clipped": 1}
+    assert info["counts"]["total"] == 3 * 12 - 2
+
+
+def test_interrupted_generation_leaves_the_old_corpus_untouched(tmp_path, monkeypatch):
+    keywords.write_keyword_set(tmp_path / "kw", SMALL, in_fresh_process=False)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "kw").iterdir()}
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keywords, "_describe", crash)
+    with pytest.raises(KeyboardInterrupt):
+        keywords.write_keyword_set(tmp_path / "kw", SMALL, in_fresh_process=False)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "kw").iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["kw"]  # no staging folder left behind
+
+
+def test_takes_vary_rate_pitch_and_room():
+    word = keywords.render_word("stop", "en-us+m3")
+    slow, fast = keywords.make_take(word, rate=0.8), keywords.make_take(word, rate=1.25)
+    assert len(fast) < len(word) < len(slow)
+    wet = keywords.make_take(word, room=5)
+    assert len(wet) > len(word)  # the reverberant tail
+    h = keywords.room_impulse_response(5)
+    assert h[0] == 1.0 and np.isfinite(h).all()
+    with pytest.raises(ValueError, match="room must be"):
+        keywords.room_impulse_response(99)
+    with pytest.raises(ValueError, match="empty word"):
+        keywords.make_take(np.zeros(0, np.float32))
+
+
+def test_spec_augment_masks_bands_and_frames():
+    rng = np.random.default_rng(1)
+    x = np.ones((1, 49, 40), np.float32)
+    masked = [augment.spec_augment(x, rng) for _ in range(20)]
+    assert all(m.shape == x.shape for m in masked)
+    assert any((m[0] == 0).all(axis=0).any() for m in masked)  # a whole band masked
+    assert any((m[0] == 0).all(axis=1).any() for m in masked)  # a whole frame masked
+
+
+def test_loaders_keep_only_the_requested_families_and_subset():
+    loaders = data.keyword_loaders(batch_size=16, smoke=True, families=["pico"], spec_augment=True)
+    families = data.keyword_families("train", smoke=True)
+    assert len(loaders["train"].dataset) == int((families == "pico").sum())
+    assert len(loaders["test"].dataset) == 96  # test is never filtered
+    small = data.keyword_loaders(batch_size=16, smoke=True, max_train_clips=48)
+    assert len(small["train"].dataset) == 48
+    with pytest.raises(ValueError, match="families must be"):
+        data.keyword_loaders(smoke=True, families=["sam"])
+    with pytest.raises(ValueError, match="max_train_clips"):
+        data.keyword_loaders(smoke=True, max_train_clips=3)
 
 
 # ----------------------------------------------------------------------------- features
@@ -386,3 +471,18 @@ def test_speech_commands_loader_on_a_miniature_archive(tmp_path, monkeypatch):
     assert X.shape == (12, 1, 49, 10) and y.dtype == np.int64
     train = data.load_keyword_audio("train", dataset="speech_commands", smoke=False)
     assert set(train.voices) - {""} == {"aaaa1111"}
+    # End to end: the one setting (dataset=) gives loaders a model trains and is evaluated on.
+    import torch
+
+    from tinyml_helpers import training
+    from tinyml_helpers.models.dscnn import DSCNN
+
+    loaders = data.keyword_loaders(batch_size=4, dataset="speech_commands", smoke=False, augment=True,
+                                   augment_copies=1, spec_augment=True)
+    assert len(loaders["train"].dataset) == len(loaders["test"].dataset) == 12
+    torch.manual_seed(0)
+    result = training.train_classifier(DSCNN(num_classes=12), loaders, epochs=1, progress=False,
+                                       save_checkpoint=False, num_classes=12)
+    assert 0.0 <= training.evaluate(result.model, loaders["test"]).accuracy <= 1.0
+    with pytest.raises(ValueError, match="synthetic corpus only"):
+        data.keyword_loaders(dataset="speech_commands", families=["espeak"], smoke=False)

@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import config
 from ..files import ChecksumError
-from .augment import KeywordAugmenter
+from .augment import KeywordAugmenter, spec_augment
 from .downloads import NoInternetError, download
 from .features import FEATURE_KINDS, compute_features, feature_params
 from .images import FASHION_CLASSES, fashion_classes, fashion_mnist_subset
@@ -41,6 +41,9 @@ __all__ = [
     "load_keyword_audio",
     "keyword_features",
     "keyword_loaders",
+    "keyword_families",
+    "engine_families",
+    "keyword_generalisation",
     "compute_features",
     "feature_params",
     "KeywordAudio",
@@ -112,6 +115,62 @@ def _verify_keywords() -> None:
         verify_file(f"keywords/{name}")
 
 
+def keyword_families(split: str, smoke: bool | None = None) -> np.ndarray:
+    """Engine family of each clip of ``split`` (same order as :func:`keyword_features`).
+
+    Example:
+        >>> sorted(set(keyword_families("test", smoke=True)))[:2]
+        ['espeak', 'festival']
+    """
+    _check(split)
+    smoke = config.is_smoke() if smoke is None else smoke
+    _verify_keywords()
+    return np.array([r["family"] for r in _keywords.split_rows(split, smoke)])
+
+
+def engine_families() -> tuple[str, ...]:
+    """The speech-engine families of the bundled corpus, in the generator's order.
+
+    Example:
+        >>> engine_families()
+        ('espeak', 'mbrola', 'festival', 'flite', 'pico')
+    """
+    return tuple(keyword_set_info()["settings"]["families"])
+
+
+def keyword_generalisation() -> dict[str, Any]:
+    """The shipped leave-one-engine-family-out results (``data/checkpoints/kws_loeo.json``).
+
+    ``leave_one_family_out[family]``: the keyword PhiNet trained on the other four families,
+    tested (int8, onnxruntime) on every clip of ``family``, with clip count and 95 % interval;
+    ``single_family``: one trained on espeak-ng alone, tested on each other family.
+    Made by ``python -m tinyml_helpers.scripts.loeo_keywords`` (too long to run in a lesson).
+
+    Example:
+        >>> results = keyword_generalisation()
+        >>> sorted(results["leave_one_family_out"]) == sorted(engine_families())
+        True
+    """
+    import json
+
+    from .manifest import verify_file
+
+    path = verify_file("checkpoints/kws_loeo.json")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); restore it with `git checkout -- {path}` or "
+                         "remake it with `python -m tinyml_helpers.scripts.loeo_keywords`") from exc
+
+
+def _family_mask(split: str, smoke: bool, families: Any) -> np.ndarray:
+    known = engine_families()
+    unknown = [f for f in families if f not in known]
+    if unknown or not len(families):
+        raise ValueError(f"families must be a non-empty list from {known}, got {list(families)}")
+    return np.isin(keyword_families(split, smoke), list(families))
+
+
 def keyword_features(split: str, kind: str = "logmel", smoke: bool | None = None,
                      dataset: str = "synthetic", download: bool = False,
                      normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -173,13 +232,18 @@ def _augmented_train_features(kind: str, smoke: bool, copies: int, seed: int, da
 def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = False,
                     seed: int = 0, smoke: bool | None = None, dataset: str = "synthetic",
                     download: bool = False, augment_copies: int = 3,
-                    augmenter: KeywordAugmenter | None = None) -> dict[str, Any]:
+                    augmenter: KeywordAugmenter | None = None, spec_augment: bool = False,
+                    families: Any = None, max_train_clips: int | None = None) -> dict[str, Any]:
     """Torch DataLoaders ``{"train", "val", "test"}`` yielding ``(x float32 (B,1,49,F), y int64 (B,))``.
 
     Train is shuffled with a generator seeded by ``seed`` (same order every run); val/test
     are not shuffled. ``augment=True`` precomputes ``augment_copies`` noisy, time-shifted
     versions of every train clip (cached) and each epoch draws one version per clip, plus
-    the clean original. ``num_workers=0`` keeps it simple and deterministic on laptops.
+    the clean original. ``spec_augment=True`` masks random frequency bands and time frames of
+    each training example as it is drawn (SpecAugment). ``families`` keeps only clips of those
+    engine families in train and val (test stays whole: evaluate a family left out yourself);
+    ``max_train_clips`` trains on a class-stratified subset of that size (the workshop's
+    shorter runs). ``num_workers=0`` keeps it simple and deterministic on laptops.
 
     Example:
         >>> loaders = keyword_loaders(batch_size=32, smoke=True)
@@ -194,17 +258,34 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     _check("train", kind, dataset)
     smoke = config.is_smoke() if smoke is None else smoke
+    if max_train_clips is not None and (isinstance(max_train_clips, bool) or int(max_train_clips) < 12):
+        raise ValueError(f"max_train_clips must be an integer >= 12 (one per class), got {max_train_clips!r}")
+    if families is not None and dataset != "synthetic":
+        raise ValueError("families applies to the bundled synthetic corpus only")
     arrays = {s: keyword_features(s, kind, smoke=smoke, dataset=dataset, download=download) for s in SPLITS}
     generator = torch.Generator().manual_seed(int(seed))
+    keep = np.ones(len(arrays["train"][1]), bool)
+    if families is not None:
+        keep = _family_mask("train", smoke, families)
+        val_keep = _family_mask("val", smoke, families)
+        arrays["val"] = (arrays["val"][0][val_keep], arrays["val"][1][val_keep])
+    if max_train_clips is not None and keep.sum() > int(max_train_clips):
+        candidates = np.nonzero(keep)[0]
+        per_class = max(1, int(max_train_clips) // len(keyword_classes()))
+        keep = np.zeros_like(keep)
+        keep[candidates[_keywords.smoke_subset(arrays["train"][1][candidates], per_class, seed)]] = True
+    views_list = [arrays["train"][0][None]]
     if augment:
         if augment_copies < 1:
             raise ValueError(f"augment_copies must be >= 1, got {augment_copies}")
-        views = _augmented_train_features(kind, smoke, augment_copies, seed, dataset, download,
-                                          augmenter or KeywordAugmenter())
-        X_train, y_train = arrays["train"]
-        train_set: Any = _RandomViewDataset(np.concatenate([X_train[None], views]), y_train, seed)
+        views_list.append(_augmented_train_features(kind, smoke, augment_copies, seed, dataset, download,
+                                                    augmenter or KeywordAugmenter()))
+    views = np.concatenate(views_list)[:, keep]
+    y_train = arrays["train"][1][keep]
+    if augment or spec_augment:
+        train_set: Any = _RandomViewDataset(views, y_train, seed, spec_augment)
     else:
-        train_set = TensorDataset(torch.from_numpy(arrays["train"][0]), torch.from_numpy(arrays["train"][1]))
+        train_set = TensorDataset(torch.from_numpy(views[0]), torch.from_numpy(y_train))
     loaders = {"train": DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator,
                                    num_workers=0)}
     for split in ("val", "test"):
@@ -215,18 +296,24 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
 
 
 class _RandomViewDataset:
-    """Item i = one randomly chosen version (clean or augmented) of train clip i."""
+    """Item i = one randomly chosen version (clean or augmented) of train clip i, maybe masked."""
 
-    def __init__(self, views: np.ndarray, labels: np.ndarray, seed: int) -> None:
+    def __init__(self, views: np.ndarray, labels: np.ndarray, seed: int, spec_augment: bool = False) -> None:
         import torch
 
-        self.views = torch.from_numpy(views)
+        self.views = torch.from_numpy(np.ascontiguousarray(views))
         self.labels = torch.from_numpy(labels)
         self.rng = np.random.default_rng(seed)
+        self.spec_augment = spec_augment
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
+        import torch
+
         view = int(self.rng.integers(len(self.views)))
-        return self.views[view, index], self.labels[index]
+        x = self.views[view, index]
+        if self.spec_augment:
+            x = torch.from_numpy(spec_augment(x.numpy(), self.rng))
+        return x, self.labels[index]

@@ -12,9 +12,14 @@ with harmonics, and "babble" made from other speech clips. Nothing is downloaded
 * :func:`time_shift` moves a clip left or right, filling with silence (not wrapping round,
   which would put the end of a word before its start).
 * :class:`KeywordAugmenter` chains shift + noise at a random SNR for training.
+* :func:`spec_augment` masks random mel bands and time frames of a feature map (Park et al.,
+  2019, "SpecAugment"), drawn afresh each time a training example is used.
 
 The few lines of DSP here are written out because no maintained library offers seeded
-coloured noise + SNR mixing on raw arrays without pulling in a heavy dependency.
+coloured noise + SNR mixing on raw arrays without pulling in a heavy dependency; the masking
+is a few lines on NumPy arrays (torchaudio has it, but the course never imports torchaudio).
+Speed, pitch and room reverberation are made with librosa and pyroomacoustics, in
+:mod:`tinyml_helpers.data.keywords`.
 
 Example:
     >>> import numpy as np
@@ -42,6 +47,7 @@ __all__ = [
     "rms",
     "time_shift",
     "KeywordAugmenter",
+    "spec_augment",
 ]
 
 SAMPLE_RATE = 16000
@@ -249,3 +255,26 @@ class KeywordAugmenter:
             raise ValueError(f"expected clips of shape (N, samples), got {clips.shape}")
         silent = np.zeros(len(clips), bool) if silent is None else np.asarray(silent, bool)
         return np.stack([self.augment_one(c, babble_pool, bool(s)) for c, s in zip(clips, silent)])
+
+
+def spec_augment(features: np.ndarray, rng: np.random.Generator, freq_masks: int = 2, max_freq_width: int = 6,
+                 time_masks: int = 2, max_time_width: int = 6) -> np.ndarray:
+    """A copy of ``features`` (..., frames, bins) with random bands and frames set to 0 (the mean).
+
+    Example:
+        >>> x = np.ones((1, 49, 40), np.float32)
+        >>> y = spec_augment(x, np.random.default_rng(0))
+        >>> y.shape, bool((y == 0).any()), bool((x == 1).all())
+        ((1, 49, 40), True, True)
+    """
+    out = np.array(features, dtype=np.float32, copy=True)
+    frames, bins = out.shape[-2], out.shape[-1]
+    for _ in range(freq_masks):
+        width = int(rng.integers(0, max_freq_width + 1))
+        start = int(rng.integers(0, max(bins - width, 0) + 1))
+        out[..., start: start + width] = 0.0
+    for _ in range(time_masks):
+        width = int(rng.integers(0, max_time_width + 1))
+        start = int(rng.integers(0, max(frames - width, 0) + 1))
+        out[..., start: start + width, :] = 0.0
+    return out

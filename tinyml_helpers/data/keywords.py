@@ -1,35 +1,41 @@
-"""Synthetic keyword-spotting set: text-to-speech with espeak-ng, many voices, 16 kHz.
+"""Synthetic keyword corpus: five offline speech-engine families, many voices, 16 kHz.
 
 The classes follow the 12-class MLPerf Tiny keyword-spotting setup (Banbury et al., 2021,
 "MLPerf Tiny Benchmark", built on Warden 2018, "Speech Commands"): the ten keywords
 *yes, no, up, down, left, right, on, off, stop, go*, plus ``_silence_`` (background noise
-only) and ``_unknown_`` (any other word; here the 25 auxiliary words of Speech Commands v2).
+only) and ``_unknown_`` (any other word: the 25 auxiliary words of Speech Commands v2 and
+16 everyday words such as *water*, *music*, *window*).
 
-**How a clip is made.** libespeak-ng (bundled by the ``espeakng-loader`` wheel, called
-through ``ctypes``; no system package needed) speaks the word with one *voice* = an English
-accent (``en-us``, ``en-gb-scotland``, ...) + an espeak voice variant (``m3``, ``f2``,
-``croak``, ``whisper``, ...) at a per-voice speaking rate, pitch and pitch range, jittered
-per clip. The 22.05 kHz output is resampled to 16 kHz (``scipy.signal.resample_poly``),
-trimmed to the voiced part and stored. When loaded, each word is placed in a 1 s clip at a
-seeded offset and gain, over low-level procedural background noise at a seeded SNR.
-``_silence_`` clips are that background noise alone.
+**Why five engines.** A model trained on espeak-ng alone learned espeak-ng's formant sound:
+about 93 % on unseen espeak-ng voices, 30-42 % on other engines' voices. The corpus is
+therefore spoken by five engine families (:mod:`tinyml_helpers.data.engines`): espeak-ng,
+MBROLA voices through espeak-ng, Festival, Flite and SVOX Pico.
 
-**Voice-disjoint split.** Voice variants (the timbre) are split between train, val and test,
-so no test variant is ever heard in training; the split is stored in the metadata.
+**How a clip is made.** Each voice says each of its words once (a *rendering*: trimmed,
+peak-normalised, 16 kHz, stored). A *clip* is a take of a rendering, made when it is loaded:
+speaking rate x0.8-1.3 and pitch +-15 % (librosa's phase vocoder), reverberation in one of 32
+simulated rooms (pyroomacoustics) or dry, a seeded position and gain in the 1 s clip, and
+background noise at a seeded SNR (10-40 dB). ``_silence_`` clips are background noise alone.
+Every parameter of a take is a column of ``clips.csv``, drawn from the generator's seed.
 
-**Storage.** Per split one FLAC file holds the trimmed, peak-normalised words one after the
-other (lossless at the stored bit depth, so every platform decodes the same samples) and
-``clips.csv`` holds one row per clip: label, voice, where its samples are, offset, gain,
-noise kind, SNR and noise seed. Nothing but the speech itself is stored.
+**Splits.** Within each engine family, speakers are split between train, val and test, so no
+test voice is heard in training; each clip also records its family, so a model can be trained
+without one family and tested on it (leave-one-family-out, ``scripts/loeo_keywords.py``).
+
+**Storage.** Per split one FLAC file holds the renderings one after the other (lossless at the
+stored bit depth, so every platform decodes the same samples); ``clips.csv`` holds one row per
+clip; ``info.json`` the settings, counts, voices, engine package versions and dropped renderings.
 
 **Determinism.** libespeak-ng keeps a pitch-flutter counter in a C ``static`` that is never
-reset, so a word's exact samples depend on what the same process rendered before it.
-:func:`generate_keyword_set` therefore renders the whole set, in one fixed order, inside a
-fresh worker process: same seed, same bytes. :func:`render_word` (for playing around) is
-audibly the same but not bit-exact between calls.
+reset, so a word's exact samples depend on what the same process rendered before it; the
+espeak family is therefore rendered in one fixed order inside a fresh worker process. The other
+engines run as one program call per voice. Same seed, same bytes.
 
-Licence note: espeak-ng is GPL-3.0-or-later; we call it as a program and ship only its
-*output* (audio), which the GPL does not cover. The generated set is released as CC0.
+What is our own here and why: the take recipe (which library call, in which order, with which
+seeded parameters) and the storage format; the DSP itself is librosa's and pyroomacoustics'.
+
+Licence note: see ``data/README.md`` for each engine's terms; the generated audio is released
+as CC0.
 
 Example:
     >>> from tinyml_helpers.data import keywords
@@ -54,7 +60,7 @@ import numpy as np
 
 from .. import config
 from ..files import atomic_path, atomic_write_json, atomic_write_text, sha256_file
-from . import augment
+from . import augment, engines
 
 __all__ = [
     "KEYWORDS",
@@ -72,7 +78,10 @@ __all__ = [
     "plan_keyword_set",
     "generate_keyword_set",
     "write_keyword_set",
+    "room_impulse_response",
+    "make_take",
     "compose_clip",
+    "clip_from_row",
     "KeywordAudio",
     "load_keyword_audio",
     "keywords_dir",
@@ -84,16 +93,19 @@ ESPEAK_RATE = 22050
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
-# The 25 auxiliary words of Speech Commands v2 (Warden 2018), used for the unknown class.
+# The 25 auxiliary words of Speech Commands v2 (Warden 2018), then 16 everyday words of our own.
 UNKNOWN_WORDS = ["backward", "bed", "bird", "cat", "dog", "eight", "five", "follow", "forward",
                  "four", "happy", "house", "learn", "marvin", "nine", "one", "seven", "sheila",
-                 "six", "three", "tree", "two", "visual", "wow", "zero"]
+                 "six", "three", "tree", "two", "visual", "wow", "zero",
+                 # More words, so "unknown" means any word, not 25 particular ones.
+                 "yellow", "hello", "water", "music", "window", "table", "orange", "paper",
+                 "coffee", "garden", "button", "morning", "number", "thanks", "picture", "kitchen"]
 # English accents shipped with espeak-ng (en-Shaw is a spelling reform, not an accent).
 ACCENTS = ["en", "en-us", "en-029", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
            "en-gb-x-rp", "en-us-nyc"]
 SPLITS = ("train", "val", "test")
 BACKGROUND_KINDS = ("white", "pink", "brown", "hum")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAKE_COMMAND = "python -m tinyml_helpers.scripts.make_keywords"
 
 
@@ -231,8 +243,11 @@ def _trim(x: np.ndarray, threshold_db: float = -40.0, margin: int = 160) -> np.n
 
 def render_word(word: str, voice: EspeakVoice | str = "en-us", rate: int | None = None,
                 pitch: int | None = None, pitch_range: int | None = None,
-                trim: bool = True, seed: int = 0) -> np.ndarray:
+                trim: bool = True, seed: int = 0, normalise: bool = True) -> np.ndarray:
     """Speak ``word`` with espeak-ng; return float32 mono audio at 16 kHz, peak 0.9.
+
+    ``normalise=False`` returns the engine's level unchanged (and silence as zeros) so a
+    caller can judge the rendering itself.
 
     Example:
         >>> audio = render_word("yes", EspeakVoice("en-gb-scotland", "f2"))
@@ -252,6 +267,8 @@ def render_word(word: str, voice: EspeakVoice | str = "en-us", rate: int | None 
     audio = resample_poly(raw.astype(np.float64) / 32768.0, SAMPLE_RATE // 50, ESPEAK_RATE // 50)
     if trim:
         audio = _trim(audio)
+    if not normalise:
+        return audio.astype(np.float32)
     peak = np.abs(audio).max() if audio.size else 0.0
     if peak <= 0:
         raise RuntimeError(f"espeak-ng produced silence for {word!r} with voice {name!r}")
@@ -263,45 +280,63 @@ def render_word(word: str, voice: EspeakVoice | str = "en-us", rate: int | None 
 
 @dataclass(frozen=True)
 class GeneratorSettings:
-    """Every knob of the bundled keyword set. Same settings + seed -> same files.
+    """Every knob of the bundled keyword corpus. Same settings + seed -> same files.
 
-    ``accents_per_variant`` voices are made from each espeak variant (each with its own
-    accent, rate and pitch); variants are split ``split_fractions`` (val, test) by timbre.
-    ``store_bits`` is the precision kept in the FLAC files (16 = lossless int16).
+    Voices come from ``families`` (see :mod:`tinyml_helpers.data.engines`); within each family
+    speakers are split ``val_fraction`` / ``test_fraction`` / rest (train), so test voices are
+    never heard in training. Each family gets about ``clips_per_family`` clips: a family with few
+    voices says each word in more *takes*; a take is the same rendering with its own speaking
+    rate, pitch, room, position, gain and background noise (applied when the clip is loaded, so
+    only one rendering per voice and word is stored). ``store_bits`` is the precision kept in
+    the FLAC files.
     """
 
     seed: int = 2024
-    accents_per_variant: int = 2
-    unknown_per_voice: int = 1
-    silence_per_voice: int = 1
+    families: tuple[str, ...] = engines.FAMILIES
+    clips_per_family: int = 1200
+    espeak_variants: tuple[str, ...] | None = None  # None = every variant in the wheel
+    unknown_renderings_per_family: int = 160
+    min_unknown_per_voice: int = 3
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    rate_range: tuple[int, int] = (110, 210)
-    pitch_range: tuple[int, int] = (25, 75)
-    intonation_range: tuple[int, int] = (30, 90)
+    rate_range: tuple[float, float] = (0.8, 1.3)
+    pitch_ratio_range: tuple[float, float] = (0.85, 1.15)
+    reverb_probability: float = 0.5
     gain_db_range: tuple[float, float] = (-24.0, -3.0)
-    snr_db_range: tuple[float, float] = (15.0, 40.0)
-    silence_level_db_range: tuple[float, float] = (-65.0, -30.0)
+    snr_db_range: tuple[float, float] = (10.0, 40.0)
+    silence_level_db_range: tuple[float, float] = (-65.0, -25.0)
     store_bits: int = 10
-    variants: tuple[str, ...] | None = None  # None = every variant in the wheel
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
 @dataclass
-class ClipPlan:
-    """One row of ``clips.csv`` before rendering."""
+class Rendering:
+    """One word said by one voice: the unit of stored audio."""
 
     split: str
+    family: str
+    voice: str
+    word: str
+    start: int = 0
+    length: int = 0
+
+
+@dataclass
+class ClipPlan:
+    """One row of ``clips.csv``: which rendering, and how the take is made from it."""
+
+    split: str
+    family: str
     label: str
     word: str
     voice: str
-    accent: str
-    variant: str
-    rate: int
-    pitch: int
-    intonation: int
+    speaker: str
+    rendering: int  # index into the plan's renderings; -1 for silence
+    rate: float
+    pitch_semitones: float
+    room: int  # -1 = dry (close microphone)
     offset_fraction: float
     gain_db: float
     noise: str
@@ -309,95 +344,164 @@ class ClipPlan:
     noise_seed: int
     start: int = 0
     length: int = 0
-    offset: int = 0
 
 
-CSV_FIELDS = ["split", "label", "word", "voice", "accent", "variant", "rate", "pitch", "intonation",
-              "start", "length", "offset", "gain_db", "noise", "snr_db", "noise_seed"]
+CSV_FIELDS = ["split", "family", "label", "word", "voice", "speaker", "start", "length", "rate",
+              "pitch_semitones", "room", "offset_fraction", "gain_db", "noise", "snr_db", "noise_seed"]
 
 
-def plan_keyword_set(settings: GeneratorSettings = GeneratorSettings()) -> list[ClipPlan]:
-    """Decide every clip (who says what, how, where, over which noise) from the seed.
+@dataclass
+class KeywordPlan:
+    renderings: list[Rendering]
+    clips: list[ClipPlan]
+    voices: dict[str, list[engines.Voice]]
+
+
+def _espeak_voice_names(settings: GeneratorSettings, rng: np.random.Generator) -> list[str]:
+    variants = list(settings.espeak_variants or list_voice_variants())
+    return [f"{rng.choice(ACCENTS)}+{variant}" for variant in variants]
+
+
+def _split_speakers(speakers: list[str], settings: GeneratorSettings,
+                    rng: np.random.Generator) -> dict[str, str]:
+    """Speaker -> split within one family; families with 2 speakers get no val speaker."""
+    order = [speakers[i] for i in rng.permutation(len(speakers))]
+    n = len(order)
+    n_test = max(1, round(settings.test_fraction * n)) if n >= 2 else 0
+    n_val = max(1, round(settings.val_fraction * n)) if n >= 3 else 0
+    return {s: "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+            for rank, s in enumerate(order)}
+
+
+def plan_keyword_set(settings: GeneratorSettings = GeneratorSettings()) -> KeywordPlan:
+    """Decide every rendering and every clip (who says what, how, where, over which noise).
 
     Example:
-        >>> plan = plan_keyword_set(GeneratorSettings(variants=("m1", "f1", "m2", "f2", "m3", "f3")))
-        >>> sorted({p.split for p in plan})
-        ['test', 'train', 'val']
+        >>> plan = plan_keyword_set(GeneratorSettings(families=("espeak",), clips_per_family=36,
+        ...                         espeak_variants=("m1", "f1", "m2")))
+        >>> sorted({c.split for c in plan.clips}), len(plan.clips)
+        (['test', 'train', 'val'], 36)
     """
+    unknown_families = [f for f in settings.families if f not in engines.FAMILIES]
+    if unknown_families or not settings.families:
+        raise ValueError(f"families must be a non-empty subset of {engines.FAMILIES}, got {settings.families}")
     rng = np.random.default_rng(settings.seed)
-    variants = list(settings.variants or list_voice_variants())
-    if len(variants) < 3:
-        raise ValueError("need at least 3 voice variants to make a voice-disjoint train/val/test split")
-    order = rng.permutation(len(variants))
-    n_test = max(1, round(settings.test_fraction * len(variants)))
-    n_val = max(1, round(settings.val_fraction * len(variants)))
-    split_of = {}
-    for rank, index in enumerate(order):
-        split_of[variants[index]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+    espeak_names = _espeak_voice_names(settings, rng) if "espeak" in settings.families else []
+    renderings: list[Rendering] = []
+    clips: list[ClipPlan] = []
+    voices: dict[str, list[engines.Voice]] = {}
+    for family in settings.families:  # fixed order: the files come out the same every time
+        family_voices = engines.family_voices(family, espeak_names)
+        voices[family] = family_voices
+        speakers = sorted({v.speaker for v in family_voices})
+        if family == "espeak" and len(speakers) < 3:
+            raise ValueError("the espeak family needs at least 3 voice variants for a voice-disjoint split")
+        split_of = _split_speakers(speakers, settings, rng)
+        n_unknown = min(len(UNKNOWN_WORDS), max(settings.min_unknown_per_voice,
+                                               -(-settings.unknown_renderings_per_family // len(family_voices))))
+        takes = max(1, round(settings.clips_per_family / (len(keyword_classes()) * len(family_voices))))
+        for voice in family_voices:
+            split = split_of[voice.speaker]
+            unknown = [str(w) for w in rng.choice(UNKNOWN_WORDS, n_unknown, replace=False)]
+            first = len(renderings)
+            renderings += [Rendering(split, family, voice.name_in_corpus, w) for w in KEYWORDS + unknown]
+            for take in range(takes):
+                said = [(w, first + i) for i, w in enumerate(KEYWORDS)]
+                said.append((UNKNOWN, first + len(KEYWORDS) + take % n_unknown))
+                said.append((SILENCE, -1))
+                for label, index in said:
+                    silent = label == SILENCE
+                    semitones = 12 * np.log2(rng.uniform(*settings.pitch_ratio_range))
+                    clips.append(ClipPlan(
+                        split=split, family=family, label=label,
+                        word="" if silent else renderings[index].word,
+                        voice="" if silent else voice.name_in_corpus,
+                        speaker="" if silent else voice.speaker, rendering=index,
+                        rate=round(float(rng.uniform(*settings.rate_range)), 3),
+                        pitch_semitones=round(float(semitones), 3),
+                        room=int(rng.integers(N_ROOMS)) if rng.random() < settings.reverb_probability else -1,
+                        offset_fraction=round(float(rng.uniform()), 4),
+                        gain_db=round(float(rng.uniform(*(settings.silence_level_db_range if silent
+                                                         else settings.gain_db_range))), 2),
+                        noise=str(rng.choice(BACKGROUND_KINDS)),
+                        snr_db=round(float(rng.uniform(*settings.snr_db_range)), 2),
+                        noise_seed=int(rng.integers(2**31 - 1))))
+    return KeywordPlan(renderings, clips, voices)
 
-    plans: list[ClipPlan] = []
-    for variant in variants:  # fixed order: the files come out the same every time
-        accents = rng.choice(ACCENTS, size=settings.accents_per_variant, replace=False)
-        for accent in accents:
-            rate = int(rng.integers(*settings.rate_range, endpoint=True))
-            pitch = int(rng.integers(*settings.pitch_range, endpoint=True))
-            intonation = int(rng.integers(*settings.intonation_range, endpoint=True))
-            words = [(w, w) for w in KEYWORDS]
-            words += [(UNKNOWN, str(w)) for w in rng.choice(UNKNOWN_WORDS, settings.unknown_per_voice,
-                                                           replace=False)]
-            words += [(SILENCE, "")] * settings.silence_per_voice
-            for label, word in words:
-                silent = label == SILENCE
-                plans.append(ClipPlan(
-                    split=split_of[variant], label=label, word=word,
-                    voice="" if silent else f"{accent}+{variant}",
-                    accent="" if silent else str(accent), variant="" if silent else variant,
-                    rate=int(np.clip(rate * rng.uniform(0.9, 1.1), 80, 450)),
-                    pitch=int(np.clip(pitch + rng.integers(-6, 7), 0, 100)),
-                    intonation=intonation,
-                    offset_fraction=float(rng.uniform()),
-                    gain_db=round(float(rng.uniform(*(settings.silence_level_db_range if silent
-                                                     else settings.gain_db_range))), 2),
-                    noise=str(rng.choice(BACKGROUND_KINDS)),
-                    snr_db=round(float(rng.uniform(*settings.snr_db_range)), 2),
-                    noise_seed=int(rng.integers(2**31 - 1))))
-    return plans
 
-
-def _render_plans(plans: Sequence[ClipPlan]) -> tuple[list[np.ndarray], str]:
-    """Render every spoken clip in order (runs in a fresh process, see module docstring)."""
+def _render_espeak(renderings: Sequence[Rendering]) -> tuple[list[np.ndarray], str]:
+    """Render the espeak family in order (runs in a fresh process, see module docstring)."""
     out = []
-    for p in plans:
-        if p.label == SILENCE:
-            out.append(np.zeros(0, np.float32))
-            continue
-        audio = render_word(p.word, EspeakVoice(p.accent, p.variant, p.rate, p.pitch, p.intonation),
-                            seed=p.noise_seed)
-        out.append(audio[: CLIP_SAMPLES - 160])  # leave room for a tiny offset in the 1 s clip
+    for r in renderings:
+        accent, _, variant = r.voice.removeprefix("espeak:").partition("+")
+        raw = render_word(r.word, EspeakVoice(accent, variant), trim=False, normalise=False)
+        out.append(raw)
     return out, _Espeak.get().version
 
 
-def generate_keyword_set(settings: GeneratorSettings = GeneratorSettings(),
-                         in_fresh_process: bool = True) -> tuple[list[ClipPlan], list[np.ndarray], str]:
-    """Plan and render the set; returns (plans, trimmed 16 kHz words, espeak-ng version).
+def _render_all(plan: KeywordPlan, in_fresh_process: bool,
+                progress: bool) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Raw audio of every rendering (index-aligned with ``plan.renderings``), and a report."""
+    audio: list[np.ndarray | None] = [None] * len(plan.renderings)
+    espeak_idx = [i for i, r in enumerate(plan.renderings) if r.family == "espeak"]
+    report: dict[str, Any] = {}
+    if espeak_idx:
+        todo = [plan.renderings[i] for i in espeak_idx]
+        if in_fresh_process:
+            context = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                raws, version = pool.submit(_render_espeak, todo).result()
+        else:
+            raws, version = _render_espeak(todo)
+        report["espeak_ng_version"] = version
+        for i, raw in zip(espeak_idx, raws):
+            audio[i] = raw
+    for family, voices in plan.voices.items():
+        if family == "espeak":
+            continue
+        for voice in voices:
+            idx = [i for i, r in enumerate(plan.renderings) if r.voice == voice.name_in_corpus]
+            raws = engines.render_words(voice, [plan.renderings[i].word for i in idx], raw=True)
+            for i, raw in zip(idx, raws):
+                audio[i] = raw
+            if progress:
+                print(f"  {voice.name_in_corpus}: {len(idx)} words", flush=True)
+    return [a if a is not None else np.zeros(0) for a in audio], report
 
-    ``in_fresh_process=True`` renders in a new worker process so the output is bit-exact
-    run to run (libespeak-ng keeps a C static between utterances).
+
+def generate_keyword_set(settings: GeneratorSettings = GeneratorSettings(), in_fresh_process: bool = True,
+                         progress: bool = False) -> tuple[KeywordPlan, list[np.ndarray], dict[str, Any]]:
+    """Plan and render the corpus; returns (plan, trimmed 16 kHz words, report).
+
+    Renderings that come out silent or clipped are dropped with their clips; ``report`` counts
+    them per family (``dropped``). An engine that is not installed stops the run before anything
+    is rendered, naming the Debian package to install.
 
     Example:
-        >>> s = GeneratorSettings(variants=("m1", "f1", "m2"), accents_per_variant=1)
-        >>> plans, words, version = generate_keyword_set(s, in_fresh_process=False)
-        >>> len(plans) == len(words) == 3 * 12
-        True
+        >>> s = GeneratorSettings(families=("espeak",), clips_per_family=36, espeak_variants=("m1", "f1", "m2"))
+        >>> plan, words, report = generate_keyword_set(s, in_fresh_process=False)
+        >>> len(plan.clips), len(words) == len(plan.renderings), report["dropped"]
+        (36, True, {'espeak': {'silent': 0, 'clipped': 0}})
     """
-    plans = plan_keyword_set(settings)
-    if in_fresh_process:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-            words, version = pool.submit(_render_plans, plans).result()
-    else:
-        words, version = _render_plans(plans)
-    return plans, words, version
+    engines.require_engines(settings.families)
+    plan = plan_keyword_set(settings)
+    raws, report = _render_all(plan, in_fresh_process, progress)
+    words: list[np.ndarray] = []
+    dropped = {f: {"silent": 0, "clipped": 0} for f in settings.families}
+    bad: set[int] = set()
+    for i, (r, raw) in enumerate(zip(plan.renderings, raws)):
+        problem = engines.rendering_problem(raw)
+        if problem:
+            dropped[r.family][problem] += 1
+            bad.add(i)
+            words.append(np.zeros(0, np.float32))
+        else:
+            words.append(engines.trim_and_normalise(raw)[: CLIP_SAMPLES - 160])
+    if bad:
+        plan.clips = [c for c in plan.clips if c.rendering not in bad]
+    report["dropped"] = dropped
+    report["engine_versions"] = engines.engine_versions(settings.families)
+    return plan, words, report
 
 
 def _quantize(x: np.ndarray, bits: int) -> np.ndarray:
@@ -408,58 +512,88 @@ def _quantize(x: np.ndarray, bits: int) -> np.ndarray:
 
 
 def write_keyword_set(folder: str | os.PathLike, settings: GeneratorSettings = GeneratorSettings(),
-                      in_fresh_process: bool = True) -> dict[str, Any]:
-    """Generate the set and write ``speech_<split>.flac``, ``clips.csv``, ``info.json``.
+                      in_fresh_process: bool = True, progress: bool = False) -> dict[str, Any]:
+    """Generate the corpus into ``folder``: ``speech_<split>.flac``, ``clips.csv``, ``info.json``.
 
-    Returns the info dict (counts, voices per split, sizes, sha256 of each file).
+    Everything is written into a temporary sibling folder first and renamed into place at the
+    end, so an interrupted run never leaves a half-rendered corpus. Returns the info dict.
 
     Example:
         >>> import tempfile
-        >>> s = GeneratorSettings(variants=("m1", "f1", "m2"), accents_per_variant=1)
-        >>> info = write_keyword_set(tempfile.mkdtemp(), s, in_fresh_process=False)
+        >>> s = GeneratorSettings(families=("espeak",), clips_per_family=36, espeak_variants=("m1", "f1", "m2"))
+        >>> info = write_keyword_set(Path(tempfile.mkdtemp()) / "kw", s, in_fresh_process=False)
         >>> info["counts"]["total"]
         36
     """
+    import shutil
+    import tempfile
+
     import soundfile as sf
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    plans, words, version = generate_keyword_set(settings, in_fresh_process)
-    for split in SPLITS:
-        chunks, cursor = [], 0
-        for p, w in zip(plans, words):
-            if p.split != split:
-                continue
-            p.start, p.length = cursor, len(w)
-            p.offset = int(round(p.offset_fraction * (CLIP_SAMPLES - len(w))))
-            chunks.append(_quantize(w, settings.store_bits))
-            cursor += len(w)
-        samples = np.concatenate(chunks) if chunks else np.zeros(1, np.int16)
-        with atomic_path(folder / f"speech_{split}.flac", suffix=".flac") as tmp:
-            sf.write(tmp, samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for p in plans:
-        writer.writerow({k: getattr(p, k) for k in CSV_FIELDS})
-    atomic_write_text(folder / "clips.csv", buffer.getvalue())
+    plan, words, report = generate_keyword_set(settings, in_fresh_process, progress)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        used = {c.rendering for c in plan.clips}
+        for split in SPLITS:
+            chunks, cursor = [], 0
+            for i, (r, w) in enumerate(zip(plan.renderings, words)):
+                if r.split != split or i not in used:
+                    continue
+                r.start, r.length = cursor, len(w)
+                chunks.append(_quantize(w, settings.store_bits))
+                cursor += len(w)
+            samples = np.concatenate(chunks) if chunks else np.zeros(1, np.int16)
+            sf.write(staging / f"speech_{split}.flac", samples, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        for c in plan.clips:
+            if c.rendering >= 0:
+                c.start, c.length = plan.renderings[c.rendering].start, plan.renderings[c.rendering].length
+        with open(staging / "clips.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, lineterminator="\n")
+            writer.writeheader()
+            for c in plan.clips:
+                writer.writerow({k: getattr(c, k) for k in CSV_FIELDS})
+        info = _describe(plan, settings, report, staging)
+        (staging / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
+            folder.rename(old)
+            staging.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return info
 
-    counts: dict[str, Any] = {"total": len(plans)}
+
+def _describe(plan: KeywordPlan, settings: GeneratorSettings, report: dict[str, Any], folder: Path) -> dict[str, Any]:
+    counts: dict[str, Any] = {"total": len(plan.clips)}
     voices: dict[str, list[str]] = {}
+    families: dict[str, Any] = {}
     for split in SPLITS:
-        rows = [p for p in plans if p.split == split]
+        rows = [c for c in plan.clips if c.split == split]
         counts[split] = {c: sum(p.label == c for p in rows) for c in keyword_classes()}
         counts[split]["total"] = len(rows)
         voices[split] = sorted({p.voice for p in rows if p.voice})
-    variants = {s: sorted({v.split("+")[1] for v in voices[s]}) for s in SPLITS}
-    overlap = set(variants["train"]) & (set(variants["val"]) | set(variants["test"]))
-    if overlap or set(variants["val"]) & set(variants["test"]):
-        raise AssertionError(f"voice variants leak between splits: {sorted(overlap)}")
-    info = {
+    speakers = {s: {p.speaker for p in plan.clips if p.split == s and p.speaker} for s in SPLITS}
+    overlap = (speakers["train"] & (speakers["val"] | speakers["test"])) | (speakers["val"] & speakers["test"])
+    if overlap:
+        raise AssertionError(f"speakers leak between splits: {sorted(overlap)}")
+    for family in settings.families:
+        rows = [c for c in plan.clips if c.family == family]
+        families[family] = {"clips": {s: sum(c.split == s for c in rows) for s in SPLITS},
+                            "voices": {s: sorted({c.voice for c in rows if c.split == s and c.voice}) for s in SPLITS},
+                            "dropped_renderings": report["dropped"][family],
+                            "packages": report["engine_versions"][family]}
+    return {
         "format_version": FORMAT_VERSION,
-        "what": "synthetic 12-class keyword set (MLPerf Tiny KWS classes), espeak-ng voices, 16 kHz",
+        "what": "synthetic 12-class keyword corpus (MLPerf Tiny KWS classes), five offline speech-engine "
+                "families, 16 kHz",
         "made_by": MAKE_COMMAND,
-        "espeak_ng_version": version,
+        "espeak_ng_version": report.get("espeak_ng_version", ""),
         "sample_rate": SAMPLE_RATE,
         "clip_samples": CLIP_SAMPLES,
         "classes": keyword_classes(),
@@ -467,13 +601,90 @@ def write_keyword_set(folder: str | os.PathLike, settings: GeneratorSettings = G
         "settings": settings.to_dict(),
         "counts": counts,
         "voices": voices,
-        "variants": variants,
+        "families": families,
         "files": {name: {"bytes": (folder / name).stat().st_size, "sha256": sha256_file(folder / name)}
                   for name in [f"speech_{s}.flac" for s in SPLITS] + ["clips.csv"]},
-        "licence": "CC0-1.0 (generated audio; espeak-ng itself is GPL-3.0-or-later)",
+        "licence": "CC0-1.0 for the generated audio; see data/README.md for each engine's terms",
     }
-    atomic_write_json(folder / "info.json", info)
-    return info
+
+
+# ----------------------------------------------------------------------------- rooms and takes
+
+N_ROOMS = 32
+ROOM_SEED = 7919
+
+
+@functools.lru_cache(maxsize=N_ROOMS)
+def room_impulse_response(room: int) -> np.ndarray:
+    """Impulse response of simulated room ``room`` (0..31), direct path first and at 1.0.
+
+    The rooms are shoebox rooms simulated by pyroomacoustics' image-source method (seeded):
+    3-9 m long, reverberation time 0.1-0.5 s, talker 0.3-2 m from the microphone.
+
+    Example:
+        >>> h = room_impulse_response(0)
+        >>> float(h[0]), h.dtype
+        (1.0, dtype('float32'))
+    """
+    import pyroomacoustics as pra
+
+    if not 0 <= int(room) < N_ROOMS:
+        raise ValueError(f"room must be in 0..{N_ROOMS - 1}, got {room}")
+    rng = np.random.default_rng(ROOM_SEED + int(room))
+    size = np.array([rng.uniform(3, 9), rng.uniform(2.5, 7), rng.uniform(2.4, 3.5)])
+    rt60 = rng.uniform(0.1, 0.5)
+    absorption, max_order = pra.inverse_sabine(rt60, size)
+    shoebox = pra.ShoeBox(size, fs=SAMPLE_RATE, materials=pra.Material(absorption),
+                          max_order=min(int(max_order), 14))
+    mic = size * rng.uniform(0.2, 0.8, 3)
+    for _ in range(100):  # a talker position inside the room, 0.3-2 m away
+        direction = rng.normal(size=3)
+        source = mic + direction / np.linalg.norm(direction) * rng.uniform(0.3, 2.0)
+        if np.all(source > 0.2) and np.all(source < size - 0.2):
+            break
+    else:
+        source = size / 2
+    shoebox.add_source(source)
+    shoebox.add_microphone(mic)
+    shoebox.compute_rir()
+    h = np.asarray(shoebox.rir[0][0], np.float64)
+    direct = int(np.argmax(np.abs(h)))
+    h = h[direct:] / h[direct]
+    return h[: SAMPLE_RATE // 2].astype(np.float32)
+
+
+def make_take(word: np.ndarray, rate: float = 1.0, pitch_semitones: float = 0.0, room: int = -1) -> np.ndarray:
+    """One take of a rendered word: speaking rate ``rate`` (x), pitch shift, room reverberation.
+
+    Uses librosa's phase-vocoder time stretch and pitch shift, then the simulated room's
+    impulse response; the result is cut to fit a 1 s clip and peak-normalised to 0.9.
+
+    Example:
+        >>> w = np.sin(np.arange(8000) * 0.1).astype(np.float32)
+        >>> len(make_take(w, rate=1.25)) < len(w) < len(make_take(w, rate=0.8))
+        True
+    """
+    import librosa
+    from scipy.signal import fftconvolve
+
+    x = np.asarray(word, dtype=np.float32)
+    if x.size == 0:
+        raise ValueError("cannot make a take of an empty word")
+    if not (0.5 <= rate <= 2.0 and -12 <= pitch_semitones <= 12):
+        raise ValueError(f"rate must be in 0.5..2 and pitch_semitones in -12..12, got {rate}, {pitch_semitones}")
+    n_fft = 512
+    if len(x) < n_fft:
+        x = np.pad(x, (0, n_fft - len(x)))
+    if abs(rate - 1.0) > 1e-3:
+        x = librosa.effects.time_stretch(x, rate=float(rate), n_fft=n_fft)
+    if abs(pitch_semitones) > 1e-3:
+        x = librosa.effects.pitch_shift(x, sr=SAMPLE_RATE, n_steps=float(pitch_semitones), n_fft=n_fft)
+    if room >= 0:
+        x = fftconvolve(x, room_impulse_response(room))
+        x = engines.trim_and_normalise(x, threshold_db=-45.0) if x.size else x
+    x = x[: CLIP_SAMPLES - 160]
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    return (x * (0.9 / peak)).astype(np.float32) if peak > 0 else x.astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -502,14 +713,35 @@ def compose_clip(word: np.ndarray, offset: int, gain_db: float, noise: str, snr_
     return augment.mix_at_snr(clip, background, snr_db)
 
 
+def clip_from_row(samples: np.ndarray, row: dict[str, str]) -> np.ndarray:
+    """The 1 s clip that one ``clips.csv`` row describes, from its split's decoded samples.
+
+    Example:
+        >>> row = dict(label="yes", start="0", length="4000", rate="1.1", pitch_semitones="1.0", room="3",
+        ...            offset_fraction="0.5", gain_db="-6", noise="pink", snr_db="20", noise_seed="1")
+        >>> clip_from_row(np.sin(np.arange(4000) * 0.2).astype(np.float32), row).shape
+        (16000,)
+    """
+    silent = row["label"] == SILENCE
+    if silent:
+        take = np.zeros(0, np.float32)
+    else:
+        start, length = int(row["start"]), int(row["length"])
+        take = make_take(samples[start: start + length], float(row["rate"]), float(row["pitch_semitones"]),
+                         int(row["room"]))
+    offset = int(round(float(row["offset_fraction"]) * (CLIP_SAMPLES - len(take))))
+    return compose_clip(take, offset, float(row["gain_db"]), row["noise"], float(row["snr_db"]),
+                        int(row["noise_seed"]), silent=silent)
+
+
 @dataclass
 class KeywordAudio:
     """1 s clips of one split with their labels and who spoke them.
 
     ``audio`` float32 (N, 16000) in [-1, 1]; ``labels`` int64 (N,) indexing ``classes``;
-    ``voices`` the espeak voice per clip ("" for silence); ``words`` the spoken word;
-    ``rows`` the full metadata rows from ``clips.csv``. Listen in a notebook with
-    ``IPython.display.Audio(ka.audio[i], rate=ka.sample_rate)``.
+    ``voices`` the voice per clip (``family:name``; "" for silence); ``families`` the engine
+    family per clip; ``words`` the spoken word; ``rows`` the full metadata rows from
+    ``clips.csv``. Listen in a notebook with ``IPython.display.Audio(ka.audio[i], rate=ka.sample_rate)``.
     """
 
     audio: np.ndarray
@@ -521,13 +753,15 @@ class KeywordAudio:
     sample_rate: int = SAMPLE_RATE
     rows: list[dict[str, str]] = field(default_factory=list, repr=False)
     source_sha256: str = ""
+    families: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __repr__(self) -> str:
         return (f"KeywordAudio(split={self.split!r}, clips={len(self)}, voices={len(set(self.voices) - {''})}, "
-                f"classes={len(self.classes)}, sample_rate={self.sample_rate})")
+                f"families={sorted(set(self.families))}, classes={len(self.classes)}, "
+                f"sample_rate={self.sample_rate})")
 
 
 def _require(path: Path) -> Path:
@@ -569,8 +803,24 @@ def _check_split(split: str) -> str:
     return split
 
 
+def split_rows(split: str, smoke: bool) -> list[dict[str, str]]:
+    """The ``clips.csv`` rows :func:`load_keyword_audio` returns for ``split``, in its order.
+
+    Example:
+        >>> len(split_rows("test", smoke=True))
+        96
+    """
+    _check_split(split)
+    rows = [r for r in read_clip_rows(keywords_dir()) if r["split"] == split]
+    if smoke:
+        classes = keyword_classes()
+        labels = np.array([classes.index(r["label"]) for r in rows], dtype=np.int64)
+        rows = [rows[i] for i in smoke_subset(labels, SMOKE_PER_CLASS[split])]
+    return rows
+
+
 def load_keyword_audio(split: str, smoke: bool | None = None) -> KeywordAudio:
-    """Load one split of the bundled synthetic keyword set as 1 s clips at 16 kHz.
+    """Load one split of the bundled synthetic keyword corpus as 1 s clips at 16 kHz.
 
     In smoke mode (``smoke=None`` follows ``th.is_smoke()``) a stratified subset is returned:
     16 clips per class for train, 8 for val and test.
@@ -580,29 +830,19 @@ def load_keyword_audio(split: str, smoke: bool | None = None) -> KeywordAudio:
         >>> ka.audio.shape[1], ka.classes[ka.labels[0]] in keyword_classes()
         (16000, True)
     """
-    import soundfile as sf
-
-    _check_split(split)
     smoke = config.is_smoke() if smoke is None else smoke
     folder = keywords_dir()
-    rows = [r for r in read_clip_rows(folder) if r["split"] == split]
-    flac = _require(folder / f"speech_{split}.flac")
+    rows = split_rows(split, smoke)
     classes = keyword_classes()
     labels = np.array([classes.index(r["label"]) for r in rows], dtype=np.int64)
-    if smoke:
-        keep = smoke_subset(labels, SMOKE_PER_CLASS[split])
-        rows = [rows[i] for i in keep]
-        labels = labels[keep]
-    samples = _read_speech(flac)
+    samples = _read_speech(_require(folder / f"speech_{split}.flac"))
     audio = np.zeros((len(rows), CLIP_SAMPLES), np.float32)
     for i, r in enumerate(rows):
-        start, length = int(r["start"]), int(r["length"])
-        audio[i] = compose_clip(samples[start: start + length], int(r["offset"]), float(r["gain_db"]),
-                                r["noise"], float(r["snr_db"]), int(r["noise_seed"]),
-                                silent=r["label"] == SILENCE)
+        audio[i] = clip_from_row(samples, r)
     return KeywordAudio(audio=audio, labels=labels, voices=[r["voice"] for r in rows],
                         words=[r["word"] or r["label"] for r in rows], classes=classes, split=split,
-                        rows=rows, source_sha256=_dataset_fingerprint(folder))
+                        rows=rows, source_sha256=_dataset_fingerprint(folder),
+                        families=[r["family"] for r in rows])
 
 
 def _read_speech(flac: Path) -> np.ndarray:
@@ -631,4 +871,9 @@ def _dataset_fingerprint(folder: Path) -> str:
 
     for name in ["clips.csv"] + [f"speech_{s}.flac" for s in SPLITS]:
         digest.update(file_sha256(_require(folder / name)).encode())
+    digest.update(f"take-v{TAKE_VERSION}".encode())
     return digest.hexdigest()
+
+
+# Bump when make_take or the room simulation changes: cached features of old takes are then stale.
+TAKE_VERSION = 2
