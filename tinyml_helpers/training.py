@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import shutil
 import time
 from argparse import Namespace
@@ -516,13 +517,15 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
             pbar.close()
 
     trained = mind.modules["model"]
+    # Under `accelerate launch` with several processes micromind wraps the model in DDP; hand back the model.
+    trained = trained.module if isinstance(trained, torch.nn.parallel.DistributedDataParallel) else trained
     if channels_last:
         trained.to(memory_format=torch.contiguous_format)
     if restore_best and checkpointer.best_state is not None:
         trained.load_state_dict(checkpointer.best_state)
     trained.eval()
     checkpoint_path = None
-    if save_checkpoint:
+    if save_checkpoint and is_main_process():
         checkpoint_path = folder / "best.pt"
         with atomic_path(checkpoint_path) as tmp:
             torch.save(trained.state_dict(), tmp)
@@ -530,6 +533,16 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
                        best_val_accuracy=float(checkpointer.bests), best_epoch=checkpointer.best_epoch,
                        seconds=time.perf_counter() - t0, checkpoint=checkpoint_path,
                        loss_module=mind.modules["loss"] if loss_module is not None else None)
+
+
+def is_main_process() -> bool:
+    """False in the extra processes of a distributed run (``accelerate launch``); they must not write files.
+
+    Example:
+        >>> is_main_process()
+        True
+    """
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 @torch.no_grad()

@@ -31,16 +31,18 @@ def main(argv: list[str] | None = None) -> dict:
     from ..files import atomic_write_json
     from ..models.kws_cnn import (TEACHER_CONFIG, TEACHER_INFO_RELPATH, TEACHER_RELPATH, KWSTeacherCNN,
                                   load_kws_teacher, save_kws_teacher)
-    from ..training import evaluate, train_classifier
+    from ..training import evaluate, is_main_process, train_classifier
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--augment-copies", type=int, default=3,
                         help="noisy/shifted versions of each train clip (0 = no augmentation)")
+    parser.add_argument("--no-spec-augment", dest="spec_augment", action="store_false",
+                        help="do not mask random bands and frames of the training features")
     parser.add_argument("--dataset", default="synthetic", choices=data.DATASETS)
     parser.add_argument("--download", action="store_true", help="allow downloading Speech Commands")
     parser.add_argument("--out", type=Path, default=None,
@@ -56,9 +58,11 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("only the synthetic-set teacher ships in data/; give --out for other datasets")
     out = args.out or config.data_dir() / TEACHER_RELPATH
 
+    # smoke=None follows TINYML_SMOKE: the tests' tiny configuration (also under `accelerate launch`).
     loaders = data.keyword_loaders(batch_size=args.batch_size, kind="logmel", augment=args.augment_copies > 0,
-                                   augment_copies=max(1, args.augment_copies), seed=args.seed, smoke=False,
-                                   dataset=args.dataset, download=args.download)
+                                   augment_copies=max(1, args.augment_copies), seed=args.seed, smoke=None,
+                                   dataset=args.dataset, download=args.download,
+                                   spec_augment=args.spec_augment)
     n_classes = len(data.keyword_classes())
     config.seed_everything(args.seed)
     model = KWSTeacherCNN(**{**TEACHER_CONFIG, "n_classes": n_classes})
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         "features": "logmel 49x40 (tinyml_helpers.data.keyword_features)",
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                      "weight_decay": args.weight_decay, "optimizer": "adamw", "schedule": "cosine",
-                     "augment_copies": args.augment_copies, "seed": args.seed,
+                     "augment_copies": args.augment_copies, "spec_augment": args.spec_augment, "seed": args.seed,
                      "best_epoch": result.best_epoch, "seconds": round(seconds, 1),
                      "torch": torch.__version__, "threads": torch.get_num_threads()},
         "val_accuracy": result.best_val_accuracy,
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
         "params": sum(p.numel() for p in result.model.parameters()),
         "history": result.history,
     }
+    if not is_main_process():  # `accelerate launch`: one process writes the files
+        return {"val_accuracy": info["val_accuracy"], "test_accuracy_fp32": test_fp32}
     save_kws_teacher(result.model, out, info)
     reloaded = load_kws_teacher(out, verify=False)
     test_fp16 = evaluate(reloaded, loaders["test"]).accuracy
