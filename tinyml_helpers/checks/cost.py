@@ -6,14 +6,28 @@ The references are the computation modules: :func:`tinyml_helpers.edge.raw_data_
 Example:
     >>> check_audio_rate(lambda sample_rate_hz, bits_per_sample, channels=1: None)
     ❌ 00.audio_rate: not attempted yet (your function returned None).
-       Hint: samples per second x bytes per sample x channels (16 bits = 2 bytes)
+       Hint: how many bytes does one sample take (bits are not bytes), and how many samples arrive per second? (full hint: th.checks.hint("00.audio_rate"))
     False
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import check_function
+from . import Hint, check_function, register_hints
+
+HINTS = register_hints({
+    "00.audio_rate": Hint(
+        "how many bytes does one sample take (bits are not bytes), and how many samples arrive per second?",
+        "samples per second x bytes per sample x channels (16 bits = 2 bytes)"),
+    "00.conv_macs": Hint(
+        "count the outputs (out_h x out_w x c_out), then the multiply-accumulates behind ONE output: "
+        "a group sees only c_in / groups input channels",
+        "MACs = out_h x out_w x c_out x (c_in / groups) x k_h x k_w"),
+    "00.int8_flash": Hint(
+        "two kinds of numbers: how many weights does the kernel hold (groups!), and how many biases; "
+        "how many bytes does each take in int8 inference?",
+        "int8 weights (1 byte each, c_out x c_in/groups x k_h x k_w) + int32 biases (4 bytes x c_out)"),
+})
 
 __all__ = ["check_audio_rate", "check_conv_macs", "check_int8_flash", "reference_conv_macs",
            "reference_int8_conv_flash"]
@@ -42,7 +56,7 @@ def check_audio_rate(learner_fn: Callable[..., Any]) -> bool:
         return None
 
     return check_function("00.audio_rate", learner_fn, _reference_audio_rate, cases, explain=explain,
-                          hint="samples per second x bytes per sample x channels (16 bits = 2 bytes)")
+                          hint=HINTS["00.audio_rate"])
 
 
 def _conv(c_in: int, c_out: int, kernel: tuple[int, int], groups: int, bias: bool = True) -> Any:
@@ -87,7 +101,7 @@ def check_conv_macs(learner_fn: Callable[..., Any]) -> bool:
         return None
 
     return check_function("00.conv_macs", learner_fn, reference_conv_macs, cases, explain=explain,
-                          hint="MACs = out_h x out_w x c_out x (c_in / groups) x k_h x k_w")
+                          hint=HINTS["00.conv_macs"])
 
 
 def reference_int8_conv_flash(c_in: int, c_out: int, kernel: tuple[int, int], groups: int = 1) -> int:
@@ -121,4 +135,4 @@ def check_int8_flash(learner_fn: Callable[..., Any]) -> bool:
         return None
 
     return check_function("00.int8_flash", learner_fn, reference_int8_conv_flash, cases, explain=explain,
-                          hint="int8 weights (1 byte each, c_out x c_in/groups x k_h x k_w) + int32 biases (4 bytes x c_out)")
+                          hint=HINTS["00.int8_flash"])
