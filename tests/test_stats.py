@@ -49,3 +49,12 @@ def test_mcnemar_is_symmetric_and_bounded():
     assert stats.mcnemar_exact_p(7, 2) == stats.mcnemar_exact_p(2, 7)
     assert stats.mcnemar_exact_p(0, 0) == 1.0
     assert 0 < stats.mcnemar_exact_p(20, 0) < 1e-5
+
+
+def test_a_few_discordant_clips_are_not_evidence():
+    # 0 against 4 clips: the bootstrap interval may exclude 0, McNemar (p = 0.125) does not
+    a = np.ones(384, bool)
+    b = a.copy()
+    b[:4] = False
+    d = stats.paired_difference(a, b)
+    assert d.p_value == pytest.approx(0.125) and not d.measurable

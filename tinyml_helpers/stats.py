@@ -106,7 +106,9 @@ class PairedDifference:
     ``diff``, ``low``, ``high`` are fractions (x100 for points): the observed difference and
     its 95 % paired-bootstrap interval. ``only_a`` / ``only_b`` count the clips only A / only
     B got right; ``p_value`` is McNemar's exact test on them. ``measurable`` is True when the
-    interval excludes 0.
+    interval excludes 0 **and** McNemar's p is below 0.05: with only a handful of discordant
+    clips (say 0 against 4) the bootstrap interval can exclude 0 by chance of resampling,
+    while the exact test says 4 clips are not evidence.
     """
 
     name_a: str
@@ -123,7 +125,7 @@ class PairedDifference:
 
     @property
     def measurable(self) -> bool:
-        return self.low > 0 or self.high < 0
+        return (self.low > 0 or self.high < 0) and self.p_value < 0.05
 
     def line(self) -> str:
         """One printable sentence, e.g. for a notebook's comparison."""
