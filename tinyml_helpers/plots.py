@@ -113,10 +113,13 @@ def plot_cost_bars(costs: "dict[str, dict[str, float]]", keys: "Sequence[str]" =
         ratios = [costs[name][k] / costs[reference][k] for k in keys]
         bars = ax.bar(x + i * width, ratios, width, label=name)
         ax.bar_label(bars, labels=[f"{r:.2f}" for r in ratios], fontsize=7)
-    ax.set_xticks(x + width * (len(names) - 1) / 2, [k.replace("_", " ") for k in keys])
-    ax.set_ylabel(f"relative to {reference}")
+    readable = {"onnx_bytes": "ONNX file size", "latency_s": "latency (1 thread)",
+                "macs": "MACs", "params": "parameters"}
+    ax.set_xticks(x + width * (len(names) - 1) / 2, [readable.get(k, k.replace("_", " ")) for k in keys])
+    ax.set_ylabel(f"relative to {reference} (1 = same)")
+    ax.set_ylim(0, 1.25)
     ax.axhline(1.0, color="grey", lw=0.8)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right", ncol=len(names))
     ax.set_title("Zeros alone save nothing; removing channels does")
     return ax
 
