@@ -85,6 +85,7 @@ NOT_ATTEMPTED_CALLS = {
     "00.audio_rate": lambda: cost.check_audio_rate(_not_attempted),
     "00.conv_macs": lambda: cost.check_conv_macs(_not_attempted),
     "00.int8_flash": lambda: cost.check_int8_flash(_not_attempted),
+    "00.frame_budget": lambda: cost.check_frame_budget(_not_attempted),
     "01.soft_labels": lambda: distillation.check_soft_labels(_not_attempted),
     "01.kd_loss": lambda: distillation.check_kd_loss(_not_attempted),
     "02.magnitude_prune": lambda: pruning.check_magnitude_prune(_not_attempted),

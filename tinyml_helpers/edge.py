@@ -49,6 +49,7 @@ __all__ = [
     "macs_per_radio_byte",
     "listening_power_w",
     "break_even_hop_s",
+    "frame_budget",
     "DEFAULT_NETWORK_RTT_S",
     "FRONTEND_J_PER_WINDOW",
 ]
@@ -289,3 +290,18 @@ def break_even_hop_s(macs: float, stream_power_w: float, mcu: str | MCU = "nRF52
     _positive("stream_power_w", stream_power_w)
     fe = FRONTEND_J_PER_WINDOW if frontend_j is None else _positive("frontend_j", frontend_j, allow_zero=True)
     return (inference_energy_j(macs, mcu, macs_per_cycle) + fe) / stream_power_w
+
+
+def frame_budget(params: float, macs: float, joules_per_frame: float, fps: float) -> dict[str, float]:
+    """What a vision model's published figures imply: average power, int8 weight bytes,
+    energy per MAC and MACs per second (the whole board's energy, spread over the MACs).
+
+    Example:
+        >>> b = frame_budget(params=984_000, macs=62e6, joules_per_frame=28e-3, fps=9)
+        >>> round(b["power_w"], 3), int(b["int8_weight_bytes"]), round(b["j_per_mac"] * 1e9, 2)
+        (0.252, 984000, 0.45)
+    """
+    for name, value in (("params", params), ("macs", macs), ("joules_per_frame", joules_per_frame), ("fps", fps)):
+        _positive(name, value)
+    return {"power_w": joules_per_frame * fps, "int8_weight_bytes": float(params),
+            "j_per_mac": joules_per_frame / macs, "macs_per_second": macs * fps}

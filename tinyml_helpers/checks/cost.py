@@ -16,6 +16,11 @@ from typing import Any, Callable
 from . import Hint, check_function, register_hints
 
 HINTS = register_hints({
+    "00.frame_budget": Hint(
+        "energy per frame times frames per second is a power; an int8 weight is one byte; "
+        "spread one frame's energy over its MACs",
+        "power_w = joules_per_frame * fps; int8_weight_bytes = params; j_per_mac = joules_per_frame / macs; "
+        "macs_per_second = macs * fps"),
     "00.audio_rate": Hint(
         "how many bytes does one sample take (bits are not bytes), and how many samples arrive per second?",
         "samples per second x bytes per sample x channels (16 bits = 2 bytes)"),
@@ -29,8 +34,8 @@ HINTS = register_hints({
         "int8 weights (1 byte each, c_out x c_in/groups x k_h x k_w) + int32 biases (4 bytes x c_out)"),
 })
 
-__all__ = ["check_audio_rate", "check_conv_macs", "check_int8_flash", "reference_conv_macs",
-           "reference_int8_conv_flash"]
+__all__ = ["check_audio_rate", "check_conv_macs", "check_int8_flash", "check_frame_budget",
+           "reference_conv_macs", "reference_int8_conv_flash"]
 
 
 def _reference_audio_rate(sample_rate_hz: float, bits_per_sample: int, channels: int = 1) -> float:
@@ -136,3 +141,38 @@ def check_int8_flash(learner_fn: Callable[..., Any]) -> bool:
 
     return check_function("00.int8_flash", learner_fn, reference_int8_conv_flash, cases, explain=explain,
                           hint=HINTS["00.int8_flash"])
+
+
+def check_frame_budget(learner_fn: Callable[..., Any]) -> bool:
+    """Check ``frame_budget(params, macs, joules_per_frame, fps) -> dict`` against
+    :func:`tinyml_helpers.edge.frame_budget` (the four keys, in SI units)."""
+    from ..edge import frame_budget
+
+    keys = ("power_w", "int8_weight_bytes", "j_per_mac", "macs_per_second")
+    cases = [((984_000, 62e6, 28e-3, 9), {}), ((260_000, 63e6, 5e-3, 2), {}), ((24_000, 2.7e6, 1e-3, 4), {})]
+
+    def as_tuple(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            out = fn(*args)
+            if not isinstance(out, dict):
+                return out
+            missing = [k for k in keys if k not in out]
+            if missing:
+                raise KeyError(f"your dict has no {missing}")
+            return [float(out[k]) for k in keys]
+        return run
+
+    def explain(got: Any, want: Any, case: Any) -> str | None:
+        params, macs, jpf, fps = case[0]
+        if got is None or len(got) != 4:
+            return None
+        if abs(got[0] - jpf / fps) < 1e-12:
+            return "power_w: you divided by the frame rate; energy per frame x frames per second = joules per second"
+        if abs(got[1] - 4 * params) < 1e-6:
+            return "int8_weight_bytes: 4 bytes per weight is float32; int8 stores one byte per weight"
+        if abs(got[2] - jpf / (macs * fps)) < 1e-18:
+            return "j_per_mac: one frame's energy is spent on one frame's MACs; the frame rate cancels"
+        return None
+
+    return check_function("00.frame_budget", as_tuple(learner_fn), as_tuple(frame_budget), cases, rtol=1e-6,
+                          explain=explain, hint=HINTS["00.frame_budget"])
