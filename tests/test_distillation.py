@@ -279,12 +279,28 @@ def test_compare_with_baseline_verdicts():
     assert out["scratch"].verdict == "baseline" and out["scratch"].gain == 0.0
     assert out["kd"].verdict == "better" and out["kd"].gain == pytest.approx(0.09)
     assert out["worse"].verdict == "worse"
-    assert out["same"].verdict == "no clear difference"
+    assert out["same"].verdict == "no measurable difference"
     assert isinstance(out["kd"], VariantSummary) and "+9.0 points" in out["kd"].line()
     assert out["kd"].std == pytest.approx(0.01)
     assert out["scratch"].line() == "scratch: 71.0 % +- 1.0 (3 seed(s)), the baseline"
     with pytest.raises(ValueError, match="baseline 'x'"):
         compare_with_baseline({"a": [0.5]}, "x")
+    with pytest.raises(ValueError, match="n_eval"):
+        compare_with_baseline({"a": [0.5]}, "a", n_eval=0)
+
+
+def test_compare_with_baseline_never_calls_one_seed_better():
+    # one seed per recipe: a 3-point gain on 384 clips is within the test split's noise
+    one = compare_with_baseline({"scratch": [0.80], "kd": [0.83]}, "scratch", n_eval=384)
+    assert one["kd"].verdict == "no measurable difference" and one["kd"].stderr > 0.02
+    # a large gain on one seed is flagged, but not as a win
+    big = compare_with_baseline({"scratch": [0.60], "kd": [0.90]}, "scratch", n_eval=384)
+    assert big["kd"].verdict == "higher on one seed"
+    # without n_eval, one seed cannot be judged at all
+    assert compare_with_baseline({"s": [0.6], "k": [0.9]}, "s")["k"].verdict == "no measurable difference"
+    # three seeds with tiny spread: the binomial floor still applies
+    tight = compare_with_baseline({"s": [0.800, 0.801, 0.800], "k": [0.815, 0.816, 0.815]}, "s", n_eval=384)
+    assert tight["k"].verdict == "no measurable difference"
     with pytest.raises(ValueError, match="fractions"):
         compare_with_baseline({"a": [50.0]}, "a")
 

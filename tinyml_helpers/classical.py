@@ -773,14 +773,18 @@ def noise_size_grid(svm: Any, noises: Sequence[float], sizes: Sequence[float], n
     """Recall, precision and accuracy of the pipeline on fresh frames for each (noise, size).
 
     ``crop_classifier(crops (N, 32, 32)) -> predicted labels`` (e.g. the CNN) is scored on the
-    same matched blobs when given. Each row keeps the first frame and its detections so a
-    widget can draw it without recomputing.
+    same matched blobs when given. Each row also counts what its accuracies rest on:
+    ``n_matched`` blobs, of which ``svm_correct`` / ``cnn_correct`` were classified right, and
+    keeps the per-blob hits (``svm_hits``, ``cnn_hits``) for paired comparisons (a cell with 2
+    matched blobs can only say 0, 50 or 100 %: plots and tables show it as "too few").
+    Each row keeps the first frame and its detections so a widget can draw it without
+    recomputing.
 
     Example:
         >>> fr = generate_frames(8, seed=0); bs = run_blob_stage(fr)
         >>> rows = noise_size_grid(train_svm(bs.features, bs.labels), [0.0, 2.0], [1.0], n_frames=2, progress=False)
-        >>> sorted(rows[0])[:4]
-        ['accuracy', 'cnn_accuracy', 'example', 'n_det']
+        >>> rows[0]['n_matched'] == len(rows[0]['svm_hits'])
+        True
     """
     if not noises or not sizes:
         raise ValueError("give at least one noise level and one size scale")
@@ -794,19 +798,55 @@ def noise_size_grid(svm: Any, noises: Sequence[float], sizes: Sequence[float], n
         frames = generate_frames(n_frames, seed=seed, noise=noise, size_scale=size)
         bs = run_blob_stage(frames)
         acc = cnn_acc = float("nan")
+        svm_hits = cnn_hits = np.zeros(0, bool)
         if len(bs.labels):
-            acc = float((svm.predict(bs.features) == bs.labels).mean())
+            svm_hits = svm.predict(bs.features) == bs.labels
+            acc = float(svm_hits.mean())
             if crop_classifier is not None:
-                cnn_acc = float((np.asarray(crop_classifier(bs.crops)) == bs.labels).mean())
+                cnn_hits = np.asarray(crop_classifier(bs.crops)) == bs.labels
+                cnn_acc = float(cnn_hits.mean())
         first = frames[0]
         blobs = bs.blobs[0]
         preds = svm.predict(np.array([blob_features(b) for b in blobs])) if blobs else np.zeros(0, int)
         rows.append({"noise": noise, "size": size, "recall": bs.recall, "precision": bs.precision,
                      "accuracy": acc, "cnn_accuracy": cnn_acc, "n_gt": bs.n_gt, "n_det": bs.n_det,
+                     "n_matched": int(len(bs.labels)), "svm_correct": int(svm_hits.sum()),
+                     "cnn_correct": int(cnn_hits.sum()), "svm_hits": svm_hits, "cnn_hits": cnn_hits,
                      "example": {"gray": first.gray, "mask": first.mask, "gt_boxes": first.boxes,
                                  "gt_labels": first.labels, "det_boxes": [b.box for b in blobs],
                                  "det_labels": [int(p) for p in preds]}})
     return rows
+
+
+def format_grid_table(rows: Sequence[dict[str, Any]], min_samples: int = 10) -> str:
+    """The noise x size grid as text: ``recall / SVM / CNN`` accuracy (%) per cell.
+
+    A cell whose accuracies rest on fewer than ``min_samples`` matched blobs shows
+    ``too few (n=3)`` instead of percentages that could only be 0, 33, 67 or 100.
+
+    Example:
+        >>> rows = [dict(noise=1.0, size=1.0, recall=.9, accuracy=.95, cnn_accuracy=.9, n_matched=40),
+        ...         dict(noise=5.0, size=1.0, recall=.03, accuracy=1.0, cnn_accuracy=.5, n_matched=2)]
+        >>> print(format_grid_table(rows))
+        blob recall / SVM accuracy / CNN accuracy (%), fresh frames
+        noise | size                    1
+                   1         90 / 95 / 90
+                   5    3 / too few (n=2)
+    """
+    noises = sorted({r["noise"] for r in rows})
+    sizes = sorted({r["size"] for r in rows})
+    lines = ["blob recall / SVM accuracy / CNN accuracy (%), fresh frames",
+             "noise | size " + "".join(f"{s:>20g}" for s in sizes)]
+    for nz in noises:
+        cells = []
+        for sz in sizes:
+            r = next(x for x in rows if x["noise"] == nz and x["size"] == sz)
+            if r.get("n_matched", min_samples) < min_samples:
+                cells.append(f"{100 * r['recall']:.0f} / too few (n={r['n_matched']})")
+            else:
+                cells.append(f"{100 * r['recall']:.0f} / {100 * r['accuracy']:.0f} / {100 * r['cnn_accuracy']:.0f}")
+        lines.append(f"{nz:>12g} " + "".join(f"{c:>20}" for c in cells))
+    return "\n".join(lines)
 
 
 def tiny_cnn(num_classes: int = 2, crop_size: int = CROP_SIZE, seed: int = 0) -> Any:

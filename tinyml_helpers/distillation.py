@@ -276,10 +276,16 @@ def teacher_outputs(teacher: nn.Module, X: torch.Tensor | np.ndarray,
 class VariantSummary:
     """Test accuracy of one training recipe over seeds, compared with the baseline recipe.
 
-    ``gain`` is the difference of mean accuracies (a fraction; x100 for points),
-    ``stderr`` the standard error of that difference (sample std, ddof=1, of each recipe),
-    and ``verdict`` is ``"better"`` / ``"worse"`` when the gain is beyond ``z`` standard
-    errors, else ``"no clear difference"``. With 3 seeds this is a rough guide, not a test.
+    ``gain`` is the difference of mean accuracies (a fraction; x100 for points) and
+    ``stderr`` the standard error of that difference. ``verdict`` is one of:
+
+    * ``"better"`` / ``"worse"``: every recipe has at least two seeds and the gain is beyond
+      ``z`` standard errors (a rough guide with 3 seeds, not a formal test);
+    * ``"no measurable difference"``: the gain is within that noise;
+    * ``"higher on one seed"`` / ``"lower on one seed"``: a recipe was trained once, so seed
+      noise is unknown; the gain is beyond the test split's sampling noise alone (needs
+      ``n_eval``), which is a hint to run more seeds, never a win;
+    * ``"baseline"`` for the baseline itself.
     """
 
     name: str
@@ -302,13 +308,20 @@ class VariantSummary:
 
 
 def compare_with_baseline(accuracies: Mapping[str, Sequence[float]], baseline: str,
-                          z: float = 2.0) -> dict[str, VariantSummary]:
+                          z: float = 2.0, n_eval: int | None = None) -> dict[str, VariantSummary]:
     """Mean, std and gain over the baseline for each recipe's per-seed accuracies.
+
+    ``n_eval`` (the number of test clips each accuracy was measured on) adds the test
+    split's sampling noise: the standard error of a gain is never below the binomial one,
+    ``sqrt(p_a (1 - p_a) / n + p_b (1 - p_b) / n)``. A recipe trained on a single seed is
+    never called "better": see :class:`VariantSummary`.
 
     Example:
         >>> out = compare_with_baseline({"scratch": [.70, .72, .71], "KD": [.78, .80, .79]}, "scratch")
         >>> out["KD"].verdict, round(100 * out["KD"].gain, 1)
         ('better', 8.0)
+        >>> compare_with_baseline({"scratch": [.70], "KD": [.72]}, "scratch", n_eval=384)["KD"].verdict
+        'no measurable difference'
     """
     if baseline not in accuracies:
         raise ValueError(f"baseline {baseline!r} is not among the recipes {sorted(accuracies)}")
@@ -317,24 +330,37 @@ def compare_with_baseline(accuracies: Mapping[str, Sequence[float]], baseline: s
             raise ValueError(f"recipe {name!r} has no accuracies")
         if any(not 0.0 <= a <= 1.0 for a in accs):
             raise ValueError(f"recipe {name!r}: accuracies must be fractions in [0, 1], got {list(accs)}")
+    if n_eval is not None and n_eval < 1:
+        raise ValueError(f"n_eval must be a positive number of test clips, got {n_eval}")
     base = np.asarray(accuracies[baseline], dtype=float)
 
     def sem2(a: np.ndarray) -> float:
         return float(a.var(ddof=1) / len(a)) if len(a) > 1 else 0.0
 
+    def binomial2(a: np.ndarray) -> float:
+        # variance of one accuracy from sampling n_eval test clips (the same for each seed's run)
+        p = float(a.mean())
+        return p * (1 - p) / n_eval if n_eval else 0.0
+
     out = {}
     for name, accs in accuracies.items():
         a = np.asarray(accs, dtype=float)
         gain = float(a.mean() - base.mean())
-        stderr = math.sqrt(sem2(a) + sem2(base)) if name != baseline else 0.0
+        one_seed = len(a) < 2 or len(base) < 2
+        stderr = 0.0
+        if name != baseline:
+            stderr = max(math.sqrt(sem2(a) + sem2(base)), math.sqrt(binomial2(a) + binomial2(base)))
+        beyond = abs(gain) > z * stderr and (stderr > 0 or not one_seed)
         if name == baseline:
             verdict = "baseline"
-        elif gain > z * stderr and gain > 0:
-            verdict = "better"
-        elif gain < -z * stderr and gain < 0:
-            verdict = "worse"
+        elif one_seed:
+            # seed noise unknown: only the test split's sampling noise can be ruled out
+            verdict = ("no measurable difference" if not (n_eval and beyond) else
+                       "higher on one seed" if gain > 0 else "lower on one seed")
+        elif beyond:
+            verdict = "better" if gain > 0 else "worse"
         else:
-            verdict = "no clear difference"
+            verdict = "no measurable difference"
         out[name] = VariantSummary(name, [float(v) for v in a], float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0,
                                    gain, stderr, verdict)
     return out

@@ -47,12 +47,22 @@ __all__ = [
     "inference_latency_s",
     "cloud_latency_s",
     "macs_per_radio_byte",
+    "listening_power_w",
+    "break_even_hop_s",
+    "frame_budget",
     "DEFAULT_NETWORK_RTT_S",
+    "FRONTEND_J_PER_WINDOW",
 ]
 
 # Assumption, not a measurement: a typical internet round trip from a gateway to a cloud
 # region and back; change it to see how much it matters.
 DEFAULT_NETWORK_RTT_S = 0.1
+
+# Hook, not a measurement: energy (J) of the on-chip audio front end (framing, FFT, mel,
+# log) for one 1 s window. Nothing in the course runs the front end on the MCU yet, so it is
+# 0 and every edge energy below counts the network's MACs only (a lower bound). When the
+# front end is measured, put its energy per window here (or pass ``frontend_j``).
+FRONTEND_J_PER_WINDOW = 0.0
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
@@ -242,3 +252,56 @@ def macs_per_radio_byte(radio: str | RadioLink, mcu: str | MCU = "nRF52840",
         369
     """
     return _radio(radio).energy_per_byte_j / energy_per_mac_j(mcu, macs_per_cycle)
+
+
+def listening_power_w(macs: float, hop_s: float, mcu: str | MCU = "nRF52840", frontend_j: float | None = None,
+                      events_per_hour: float = 0.0, event_bytes: float = 16, radio: str | RadioLink = "BLE",
+                      macs_per_cycle: float | None = None) -> dict[str, float]:
+    """Average power (W = J/s) of a node that classifies a window every ``hop_s`` seconds and
+    sends only events, split into ``inference``, ``frontend``, ``radio`` and ``total``.
+
+    A keyword spotter does not classify once per second: it slides a 1 s window every hop
+    (notebook 06 uses 250 ms, i.e. 4 inferences per second), so its compute power is
+    energy per inference / hop. Idle and sleep currents are left out on both sides.
+
+    Example:
+        >>> p = listening_power_w(1_000_000, hop_s=0.25)          # 1 M MACs, 4 inferences/s
+        >>> round(p["inference"] * 1e3, 2), p["frontend"]
+        (1.25, 0.0)
+    """
+    _positive("hop_s", hop_s)
+    fe = FRONTEND_J_PER_WINDOW if frontend_j is None else _positive("frontend_j", frontend_j, allow_zero=True)
+    inference = inference_energy_j(macs, mcu, macs_per_cycle) / hop_s
+    frontend = fe / hop_s
+    radio_w = transmit_energy_j(event_data_rate(events_per_hour, event_bytes), radio) if events_per_hour else 0.0
+    return {"inference": inference, "frontend": frontend, "radio": radio_w,
+            "total": inference + frontend + radio_w}
+
+
+def break_even_hop_s(macs: float, stream_power_w: float, mcu: str | MCU = "nRF52840",
+                     frontend_j: float | None = None, macs_per_cycle: float | None = None) -> float:
+    """The hop (s) at which classifying on the node costs as much power as streaming the raw
+    signal (``stream_power_w``): shorter hops make the edge the more expensive side.
+
+    Example:
+        >>> round(break_even_hop_s(1_000_000, stream_power_w=0.001), 3)   # 312 uJ per inference vs 1 mW
+        0.312
+    """
+    _positive("stream_power_w", stream_power_w)
+    fe = FRONTEND_J_PER_WINDOW if frontend_j is None else _positive("frontend_j", frontend_j, allow_zero=True)
+    return (inference_energy_j(macs, mcu, macs_per_cycle) + fe) / stream_power_w
+
+
+def frame_budget(params: float, macs: float, joules_per_frame: float, fps: float) -> dict[str, float]:
+    """What a vision model's published figures imply: average power, int8 weight bytes,
+    energy per MAC and MACs per second (the whole board's energy, spread over the MACs).
+
+    Example:
+        >>> b = frame_budget(params=984_000, macs=62e6, joules_per_frame=28e-3, fps=9)
+        >>> round(b["power_w"], 3), int(b["int8_weight_bytes"]), round(b["j_per_mac"] * 1e9, 2)
+        (0.252, 984000, 0.45)
+    """
+    for name, value in (("params", params), ("macs", macs), ("joules_per_frame", joules_per_frame), ("fps", fps)):
+        _positive(name, value)
+    return {"power_w": joules_per_frame * fps, "int8_weight_bytes": float(params),
+            "j_per_mac": joules_per_frame / macs, "macs_per_second": macs * fps}

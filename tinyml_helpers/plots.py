@@ -7,15 +7,43 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 
+def format_history(history: "Sequence[dict[str, float]]", name: str = "") -> str:
+    """One printed line per training epoch (loss, accuracies, time), for saved notebook copies.
+
+    A tqdm bar renders only its first state in a notebook saved by a headless run; these
+    lines show how training went in any copy.
+
+    Example:
+        >>> print(format_history([dict(epoch=1, train_loss=0.5, train_accuracy=0.8, val_accuracy=0.75, seconds=2.0)], "cnn"))
+        cnn epoch  1: train loss 0.500, train acc 80.0 %, val acc 75.0 %  (2 s)
+    """
+    lines = []
+    for h in history:
+        parts = [f"{name + ' ' if name else ''}epoch {int(h['epoch']):>2}:"]
+        if "train_loss" in h:
+            parts.append(f"train loss {h['train_loss']:.3f},")
+        if "train_accuracy" in h:
+            parts.append(f"train acc {100 * h['train_accuracy']:.1f} %,")
+        if "val_accuracy" in h:
+            parts.append(f"val acc {100 * h['val_accuracy']:.1f} %")
+        line = " ".join(parts).rstrip(",")
+        if "seconds" in h:
+            line += f"  ({h['seconds']:.0f} s)"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 # =============================================================================
 # Notebook 02: pruning (owned by the pruning engineer)
 # =============================================================================
 def plot_accuracy_vs_sparsity(curves: "dict[str, tuple[list[float], list[float]]]", baseline: float | None = None,
-                              target: float | None = None, ax: "Any" = None, title: str = "Accuracy vs sparsity") -> "Any":
+                              target: float | None = None, ax: "Any" = None, title: str = "Accuracy vs sparsity",
+                              split: str = "test") -> "Any":
     """Accuracy (y) against sparsity (x) for several pruning variants.
 
     ``curves`` maps a label to ``(sparsities, accuracies)``; ``baseline`` draws the unpruned
-    accuracy, ``target`` the accuracy floor of incremental pruning.
+    accuracy, ``target`` the accuracy floor of incremental pruning. ``split`` names the data
+    the accuracies were measured on (``"test"`` or ``"validation"``), in the axis label.
 
     Example:
         >>> ax = plot_accuracy_vs_sparsity({"global": ([0, .5, .9], [.9, .88, .6])}, baseline=.9)
@@ -27,11 +55,11 @@ def plot_accuracy_vs_sparsity(curves: "dict[str, tuple[list[float], list[float]]
     for label, (xs, ys) in curves.items():
         ax.plot([100 * x for x in xs], [100 * y for y in ys], marker="o", ms=3, label=label)
     if baseline is not None:
-        ax.axhline(100 * baseline, color="grey", ls=":", lw=1, label="unpruned")
+        ax.axhline(100 * baseline, color="grey", ls=":", lw=1, label=f"unpruned ({split})")
     if target is not None:
         ax.axhline(100 * target, color="tab:red", ls="--", lw=1, label="accuracy floor")
     ax.set_xlabel("weights set to zero (%)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel(f"{split} accuracy (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -85,10 +113,13 @@ def plot_cost_bars(costs: "dict[str, dict[str, float]]", keys: "Sequence[str]" =
         ratios = [costs[name][k] / costs[reference][k] for k in keys]
         bars = ax.bar(x + i * width, ratios, width, label=name)
         ax.bar_label(bars, labels=[f"{r:.2f}" for r in ratios], fontsize=7)
-    ax.set_xticks(x + width * (len(names) - 1) / 2, [k.replace("_", " ") for k in keys])
-    ax.set_ylabel(f"relative to {reference}")
+    readable = {"onnx_bytes": "ONNX file size", "latency_s": "latency (1 thread)",
+                "macs": "MACs", "params": "parameters"}
+    ax.set_xticks(x + width * (len(names) - 1) / 2, [readable.get(k, k.replace("_", " ")) for k in keys])
+    ax.set_ylabel(f"relative to {reference} (1 = same)")
+    ax.set_ylim(0, 1.25)
     ax.axhline(1.0, color="grey", lw=0.8)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right", ncol=len(names))
     ax.set_title("Zeros alone save nothing; removing channels does")
     return ax
 
@@ -625,8 +656,13 @@ def plot_ops_breakdown(breakdown: "dict[str, float]", cnn_ops: "float | None" = 
 
 
 def plot_breaking_point(rows: "Sequence[dict[str, Any]]", size: float, ax: "Any" = None,
-                        noise: "float | None" = None) -> "Any":
-    """Recall, precision, SVM and CNN accuracy against sensor noise, at one object size.
+                        noise: "float | None" = None, min_samples: int = 10) -> "Any":
+    """Blob recall and precision, SVM and CNN accuracy against sensor noise, at one object size.
+
+    Accuracies carry 95 % Wilson intervals when the rows count their matched blobs
+    (``n_matched``, ``svm_correct``, ``cnn_correct``); a noise level with fewer than
+    ``min_samples`` matched blobs is drawn as a grey hatched band labelled with its n instead
+    of a percentage (2 blobs can only give 0, 50 or 100 %).
 
     Example:
         >>> rows = [dict(noise=n, size=1.0, recall=.9 - n / 10, precision=.9, accuracy=.95, cnn_accuracy=.9)
@@ -635,23 +671,42 @@ def plot_breaking_point(rows: "Sequence[dict[str, Any]]", size: float, ax: "Any"
         4
     """
     import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .stats import wilson_interval
 
     sel = sorted((r for r in rows if abs(r["size"] - size) < 1e-9), key=lambda r: r["noise"])
     if not sel:
         raise ValueError(f"no grid rows at size {size}; sizes present: {sorted({r['size'] for r in rows})}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.4))
-    xs = [r["noise"] for r in sel]
-    for key, label, style in (("recall", "blob recall", "-o"), ("precision", "blob precision", "-s"),
-                              ("accuracy", "SVM accuracy (matched blobs)", "-^"),
-                              ("cnn_accuracy", "CNN accuracy (same blobs)", "--v")):
+    xs = np.array([r["noise"] for r in sel], dtype=float)
+    counted = all("n_matched" in r for r in sel)
+    few = np.array([counted and r["n_matched"] < min_samples for r in sel])
+    for key, label, style in (("recall", "blob recall (objects found)", "-o"),
+                              ("precision", "blob precision (blobs that are objects)", "-s")):
         ax.plot(xs, [100 * r[key] for r in sel], style, label=label, ms=4)
+    for key, correct, label, style in (("accuracy", "svm_correct", "SVM accuracy on matched blobs", "-^"),
+                                       ("cnn_accuracy", "cnn_correct", "CNN accuracy on the same blobs", "--v")):
+        ys = np.array([100 * r[key] if not f else np.nan for r, f in zip(sel, few)], dtype=float)
+        line, = ax.plot(xs, ys, style, label=label, ms=4)
+        if counted:   # 95 % Wilson interval of each accuracy, from its matched-blob count
+            bounds = [wilson_interval(r[correct], r["n_matched"]) if not f else (np.nan, np.nan)
+                      for r, f in zip(sel, few)]
+            ax.fill_between(xs, [100 * b[0] for b in bounds], [100 * b[1] for b in bounds],
+                            color=line.get_color(), alpha=0.15, lw=0)
+    step = float(np.min(np.diff(xs))) if len(xs) > 1 else 1.0
+    for x, r, f in zip(xs, sel, few):
+        if f:
+            ax.axvspan(x - step / 3, x + step / 3, facecolor="0.85", edgecolor="0.5", hatch="//", lw=0, zorder=0)
+            ax.text(x, 50, f"too few\nblobs\n(n={r['n_matched']})", ha="center", va="center", fontsize=6.5,
+                    color="0.25")
     if noise is not None:
         ax.axvline(noise, color="gray", lw=1, ls=":")
     ax.set_xlabel("sensor noise (x the default sensor)")
-    ax.set_ylabel("%")
+    ax.set_ylabel("percent (bands: 95 % interval)" if counted else "percent")
     ax.set_ylim(0, 102)
-    ax.set_title(f"where the classical pipeline breaks (object size x{size:g})", fontsize=10)
+    ax.set_title(f"blob stage and classifiers vs noise (object size x{size:g})", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
     return ax

@@ -134,6 +134,69 @@ def formula(tex: str, fontsize: int = 24) -> Any:
     return SVG(buffer.getvalue())
 
 
+def figure_svg(fig: Any) -> Any:
+    """A matplotlib figure as an inline SVG for a slide (closed afterwards; no file, no network).
+
+    Example:
+        >>> import matplotlib.pyplot as plt
+        >>> fig, ax = plt.subplots(); _ = ax.plot([0, 1])
+        >>> "<svg" in figure_svg(fig).data
+        True
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import SVG
+
+    buffer = io.StringIO()
+    try:
+        fig.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.05)
+    finally:
+        plt.close(fig)
+    return SVG(buffer.getvalue())
+
+
+def executed_notebook_dirs() -> list[Path]:
+    """Where executed copies of the lesson notebooks are looked for, in order.
+
+    ``make bench`` keeps them in ``artifacts/bench/executed/``; a copy saved by hand into
+    ``artifacts/executed/`` works too.
+    """
+    return [config.artifacts_dir("bench", "executed"), config.artifacts_dir("executed")]
+
+
+def notebook_figure(lesson: str, marker: str, index: int = 0, width: int = 860) -> Any:
+    """The figure a lesson notebook drew in a workshop run, for a slide.
+
+    Finds the code cell of ``lesson``'s executed copy whose source contains ``marker``
+    (e.g. ``"plot_storage_crossover("``) and returns its ``index``-th PNG output, inlined
+    as base64 (the built HTML stays one offline file). Without an executed copy, a note
+    says which command makes one.
+
+    Example:
+        >>> notebook_figure("99_none", "plot(")  # doctest: +ELLIPSIS
+        <IPython.core.display.HTML object>
+    """
+    import json
+
+    from IPython.display import HTML
+
+    for folder in executed_notebook_dirs():
+        path = folder / f"{lesson}.ipynb"
+        if not path.exists():
+            continue
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for cell in cells:
+            source = "".join(cell.get("source", ""))
+            if cell.get("cell_type") != "code" or marker not in source:
+                continue
+            pngs = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            if len(pngs) > index:
+                data = "".join(pngs[index]).replace("\n", "")
+                return HTML(f'<img src="data:image/png;base64,{data}" style="width:{width}px; height:auto; object-fit:contain" '
+                            f'alt="figure from notebook {html.escape(lesson)}">')
+    return HTML(f"<p><em>This figure comes from a workshop run of notebook {html.escape(lesson)}: "
+                "run <code>make bench</code>, then <code>make slides</code>.</em></p>")
+
+
 def recorded_table(lesson: str, keys: Iterable[str] | Mapping[str, str] | None = None,
                    title: str | None = None) -> Any:
     """An HTML table of figures a lesson notebook recorded (or a note to run it first).

@@ -18,8 +18,23 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import check_function, check_value
+from . import Hint, check_function, check_value, register_hints
 from ..classical import blob_stage_ops, generate_frames, clean_mask, detect_blobs, moments_by_hand, svm_rbf_ops, OPS_MODEL
+
+HINTS = register_hints({
+    "03.blob_moments": Hint(
+        "np.nonzero gives the coordinates of the blob's pixels: which array is the row (y), which the "
+        "column (x)? The centroid is a mean; a central moment sums products of distances from it",
+        "xs, ys = np.nonzero(b) gives columns and rows; cx = xs.mean(); mu20 = ((xs - cx) ** 2).sum()"),
+    "03.cleaning_ops": Hint(
+        "count the operations per pixel of each pass in the table above (how many passes make a "
+        "closing?), then multiply by the number of pixels",
+        "pixels x (majority + dilation + erosion) operations per pixel, from C.OPS_MODEL"),
+    "03.svm_ops": Hint(
+        "write the cost of ONE support vector's term first (distance, scaling, exp, weighting), then "
+        "what is done once per decision",
+        "per support vector: d + d + 1 + exp + 1; then + 2 once"),
+})
 
 __all__ = ["check_blob_moments", "check_svm_ops", "check_cleaning_ops"]
 
@@ -59,8 +74,7 @@ def check_blob_moments(fn: Callable[[np.ndarray], Any]) -> bool:
     """Check ``fn(binary) -> [m00, cx, cy, mu20, mu11, mu02]`` (also against ``cv2.moments``)."""
     return check_function("03.blob_moments", fn, moments_by_hand, _moment_cases(), rtol=1e-6, atol=1e-6,
                           explain=_explain_moments,
-                          hint="xs, ys = np.nonzero(b) gives columns and rows; cx = xs.mean(); "
-                               "mu20 = ((xs - cx) ** 2).sum()")
+                          hint=HINTS["03.blob_moments"])
 
 
 def _explain_ops(got: Any, want: int, case: Any) -> str | None:
@@ -85,7 +99,7 @@ def check_svm_ops(fn: Callable[[int, int], Any]) -> bool:
     """Check ``fn(n_support, n_features) -> operations`` of one RBF-SVM decision."""
     cases = [((1, 1), {}), ((100, 10), {}), ((37, 10), {}), ((250, 4), {})]
     return check_function("03.svm_ops", fn, svm_rbf_ops, cases, rtol=0, atol=0.5, explain=_explain_ops,
-                          hint="per support vector: d + d + 1 + exp + 1; then + 2 once")
+                          hint=HINTS["03.svm_ops"])
 
 
 def check_cleaning_ops(value: Any, height: int = 72, width: int = 96) -> bool:
@@ -104,4 +118,4 @@ def check_cleaning_ops(value: Any, height: int = 72, width: int = 96) -> bool:
             return check_value("03.cleaning_ops", value, want, rtol=0,
                                hint="a closing is two passes: a dilation (8 ORs) then an erosion (8 ANDs)")
     return check_value("03.cleaning_ops", value, want, rtol=0, what="operations of the cleaning passes",
-                       hint="pixels x (9 + 8 + 8)")
+                       hint=HINTS["03.cleaning_ops"])

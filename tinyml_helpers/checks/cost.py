@@ -6,17 +6,36 @@ The references are the computation modules: :func:`tinyml_helpers.edge.raw_data_
 Example:
     >>> check_audio_rate(lambda sample_rate_hz, bits_per_sample, channels=1: None)
     ❌ 00.audio_rate: not attempted yet (your function returned None).
-       Hint: samples per second x bytes per sample x channels (16 bits = 2 bytes)
+       Hint: how many bytes does one sample take (bits are not bytes), and how many samples arrive per second? (full hint: th.checks.hint("00.audio_rate"))
     False
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import check_function
+from . import Hint, check_function, register_hints
 
-__all__ = ["check_audio_rate", "check_conv_macs", "check_int8_flash", "reference_conv_macs",
-           "reference_int8_conv_flash"]
+HINTS = register_hints({
+    "00.frame_budget": Hint(
+        "energy per frame times frames per second is a power; an int8 weight is one byte; "
+        "spread one frame's energy over its MACs",
+        "power_w = joules_per_frame * fps; int8_weight_bytes = params; j_per_mac = joules_per_frame / macs; "
+        "macs_per_second = macs * fps"),
+    "00.audio_rate": Hint(
+        "how many bytes does one sample take (bits are not bytes), and how many samples arrive per second?",
+        "samples per second x bytes per sample x channels (16 bits = 2 bytes)"),
+    "00.conv_macs": Hint(
+        "count the outputs (out_h x out_w x c_out), then the multiply-accumulates behind ONE output: "
+        "a group sees only c_in / groups input channels",
+        "MACs = out_h x out_w x c_out x (c_in / groups) x k_h x k_w"),
+    "00.int8_flash": Hint(
+        "two kinds of numbers: how many weights does the kernel hold (groups!), and how many biases; "
+        "how many bytes does each take in int8 inference?",
+        "int8 weights (1 byte each, c_out x c_in/groups x k_h x k_w) + int32 biases (4 bytes x c_out)"),
+})
+
+__all__ = ["check_audio_rate", "check_conv_macs", "check_int8_flash", "check_frame_budget",
+           "reference_conv_macs", "reference_int8_conv_flash"]
 
 
 def _reference_audio_rate(sample_rate_hz: float, bits_per_sample: int, channels: int = 1) -> float:
@@ -42,7 +61,7 @@ def check_audio_rate(learner_fn: Callable[..., Any]) -> bool:
         return None
 
     return check_function("00.audio_rate", learner_fn, _reference_audio_rate, cases, explain=explain,
-                          hint="samples per second x bytes per sample x channels (16 bits = 2 bytes)")
+                          hint=HINTS["00.audio_rate"])
 
 
 def _conv(c_in: int, c_out: int, kernel: tuple[int, int], groups: int, bias: bool = True) -> Any:
@@ -87,7 +106,7 @@ def check_conv_macs(learner_fn: Callable[..., Any]) -> bool:
         return None
 
     return check_function("00.conv_macs", learner_fn, reference_conv_macs, cases, explain=explain,
-                          hint="MACs = out_h x out_w x c_out x (c_in / groups) x k_h x k_w")
+                          hint=HINTS["00.conv_macs"])
 
 
 def reference_int8_conv_flash(c_in: int, c_out: int, kernel: tuple[int, int], groups: int = 1) -> int:
@@ -121,4 +140,39 @@ def check_int8_flash(learner_fn: Callable[..., Any]) -> bool:
         return None
 
     return check_function("00.int8_flash", learner_fn, reference_int8_conv_flash, cases, explain=explain,
-                          hint="int8 weights (1 byte each, c_out x c_in/groups x k_h x k_w) + int32 biases (4 bytes x c_out)")
+                          hint=HINTS["00.int8_flash"])
+
+
+def check_frame_budget(learner_fn: Callable[..., Any]) -> bool:
+    """Check ``frame_budget(params, macs, joules_per_frame, fps) -> dict`` against
+    :func:`tinyml_helpers.edge.frame_budget` (the four keys, in SI units)."""
+    from ..edge import frame_budget
+
+    keys = ("power_w", "int8_weight_bytes", "j_per_mac", "macs_per_second")
+    cases = [((984_000, 62e6, 28e-3, 9), {}), ((260_000, 63e6, 5e-3, 2), {}), ((24_000, 2.7e6, 1e-3, 4), {})]
+
+    def as_tuple(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            out = fn(*args)
+            if not isinstance(out, dict):
+                return out
+            missing = [k for k in keys if k not in out]
+            if missing:
+                raise KeyError(f"your dict has no {missing}")
+            return [float(out[k]) for k in keys]
+        return run
+
+    def explain(got: Any, want: Any, case: Any) -> str | None:
+        params, macs, jpf, fps = case[0]
+        if got is None or len(got) != 4:
+            return None
+        if abs(got[0] - jpf / fps) < 1e-12:
+            return "power_w: you divided by the frame rate; energy per frame x frames per second = joules per second"
+        if abs(got[1] - 4 * params) < 1e-6:
+            return "int8_weight_bytes: 4 bytes per weight is float32; int8 stores one byte per weight"
+        if abs(got[2] - jpf / (macs * fps)) < 1e-18:
+            return "j_per_mac: one frame's energy is spent on one frame's MACs; the frame rate cancels"
+        return None
+
+    return check_function("00.frame_budget", as_tuple(learner_fn), as_tuple(frame_budget), cases, rtol=1e-6,
+                          explain=explain, hint=HINTS["00.frame_budget"])

@@ -16,7 +16,18 @@ import numpy as np
 
 from ..deploy import quant
 from ..deploy.pipeline import arena_lower_bound
-from . import check_function
+from . import Hint, check_function, register_hints
+
+HINTS = register_hints({
+    "06.arena_size": Hint(
+        "a tensor occupies memory from the step that makes it to its last reader: at which step are "
+        "the most bytes alive at once?",
+        "for each step t, add the sizes of tensors with first <= t <= last; the answer is the largest such sum"),
+    "06.requantize": Hint(
+        "a fixed-point multiply: scale the int32 accumulator by mult / 2**shift with rounding, add the "
+        "output zero point, saturate to int8; use a wide integer type",
+        "y = clip(zp_out + ((acc * mult + 2**(shift-1)) >> shift), -128, 127), in int64 so acc * mult cannot overflow"),
+})
 
 # A small keyword CNN, int8: input 49x40x1, conv -> 25x20x16, depthwise -> 25x20x16,
 # pointwise -> 25x20x32, residual-free, global average pool -> 32, dense -> 12.
@@ -62,8 +73,7 @@ def check_arena_lower_bound(learner_fn: Callable[..., Any]) -> bool:
     """Check ``arena_size(tensors) -> int`` (exercise 06.arena_size)."""
     return check_function("06.arena_size", learner_fn, arena_lower_bound, _ARENA_CASES, rtol=0, atol=0,
                           explain=_explain_arena,
-                          hint="for each step t, add the sizes of tensors with first <= t <= last; "
-                               "the answer is the largest such sum")
+                          hint=HINTS["06.arena_size"])
 
 
 _ACC = np.array([0, 1, -1, 37, 50, -50, 1234, -1234, 51_200, -51_200, 400_000, -400_000, 2_000_000])
@@ -91,5 +101,4 @@ def check_requantize(learner_fn: Callable[..., Any]) -> bool:
     """Check ``requantize(acc, mult, shift, zp_out) -> int8 array`` (exercise 06.requantize)."""
     return check_function("06.requantize", learner_fn, quant.requantize_int8, _REQ_CASES, rtol=0, atol=0,
                           explain=_explain_requant,
-                          hint="y = clip(zp_out + ((acc * mult + 2**(shift-1)) >> shift), -128, 127), "
-                               "in int64 so acc * mult cannot overflow")
+                          hint=HINTS["06.requantize"])

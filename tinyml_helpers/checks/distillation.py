@@ -21,8 +21,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import check_function
+from . import Hint, check_function, register_hints
 from ..distillation import kd_loss, soft_labels
+
+HINTS = register_hints({
+    "01.soft_labels": Hint(
+        "a softmax, but of the logits made softer first: what does dividing by T > 1 do to them?",
+        "q_i = exp(z_i / T) / sum_j exp(z_j / T): torch.softmax(logits / T, dim=-1)"),
+    "01.kd_loss": Hint(
+        "F.kl_div(input, target) wants the student's LOG-probabilities as input and the teacher's "
+        "probabilities as target, both softened by T; mind the reduction and the T**2 factor",
+        "T**2 * F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction='batchmean')"),
+})
 
 __all__ = ["check_soft_labels", "check_kd_loss"]
 
@@ -74,7 +84,7 @@ def check_soft_labels(learner_fn: Callable[[torch.Tensor, float], torch.Tensor])
     """Check ``learner_fn(logits, temperature)`` against :func:`~tinyml_helpers.distillation.soft_labels`."""
     return check_function("01.soft_labels", learner_fn, soft_labels, _soft_label_cases(),
                           rtol=1e-4, atol=1e-6, explain=_explain_soft_labels,
-                          hint="q_i = exp(z_i / T) / sum_j exp(z_j / T): torch.softmax(logits / T, dim=-1)")
+                          hint=HINTS["01.soft_labels"])
 
 
 def _kd_cases() -> list:
@@ -131,5 +141,4 @@ def check_kd_loss(learner_fn: Callable[[torch.Tensor, torch.Tensor, float], torc
     :func:`~tinyml_helpers.distillation.kd_loss` (``T**2 * KL(teacher || student)``, batch mean)."""
     return check_function("01.kd_loss", learner_fn, kd_loss, _kd_cases(), rtol=1e-4, atol=1e-6,
                           explain=_explain_kd,
-                          hint="T**2 * F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), "
-                               "reduction='batchmean')")
+                          hint=HINTS["01.kd_loss"])

@@ -18,7 +18,26 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import export as ex
-from . import check_function, report
+from . import Hint, check_function, register_hints, report
+
+HINTS = register_hints({
+    "05.quantize": Hint(
+        "read the formula above right to left: divide, round, shift by the zero point, then keep the "
+        "result inside int8's range before casting",
+        "q = clip(round(x / scale) + zero_point, -128, 127), as int8"),
+    "05.dequantize": Hint(
+        "undo the shift, then the division; int8 arithmetic overflows, so widen q first",
+        "x = (q.astype(np.int32) - zero_point) * scale"),
+    "05.quantize_dequantize": Hint(
+        "both functions pass on their own; the round trip should lose at most half a step",
+        "rounding to the nearest step loses at most scale / 2"),
+    "05.symmetric_scale": Hint(
+        "symmetric: zero point 0, so which weight must land exactly on the last level (127)?",
+        "scale = max(|w|) / 127, zero point 0"),
+    "05.expected_int8_bytes": Hint(
+        "weights and biases have different integer widths in int8 inference: which is which?",
+        "1 byte per int8 weight + 4 bytes per int32 bias"),
+})
 
 # No value lands on a half step for these scales: rounding ties would depend on float32 vs
 # float64 arithmetic, and a correct answer must not fail on that.
@@ -46,7 +65,7 @@ def check_quantize(learner_fn: Callable[..., Any]) -> bool:
     """Check ``quantize(x, scale, zero_point) -> int8 array`` (exercise 05.quantize_dequantize)."""
     return check_function("05.quantize", learner_fn, ex.quantize_tensor, _QUANT_CASES, atol=0,
                           rtol=0, explain=_explain_quantize,
-                          hint="q = clip(round(x / scale) + zero_point, -128, 127), as int8")
+                          hint=HINTS["05.quantize"])
 
 
 def _explain_dequantize(got: Any, want: Any, case: Any) -> str | None:
@@ -70,7 +89,7 @@ def check_dequantize(learner_fn: Callable[..., Any]) -> bool:
              ((np.array([3, -3], np.int8), 0.1, 0), {})]
     return check_function("05.dequantize", learner_fn, ex.dequantize_tensor, cases, rtol=1e-6,
                           atol=1e-6, explain=_explain_dequantize,
-                          hint="x = (q.astype(np.int32) - zero_point) * scale")
+                          hint=HINTS["05.dequantize"])
 
 
 def check_round_trip(quantize_fn: Callable[..., Any], dequantize_fn: Callable[..., Any],
@@ -85,7 +104,7 @@ def check_round_trip(quantize_fn: Callable[..., Any], dequantize_fn: Callable[..
     err = float(np.abs(back - x)[inside].max()) if inside.any() else 0.0
     return report("05.quantize_dequantize", err <= scale / 2 + 1e-6,
                   f"round trip error {err:.4g} <= half a step ({scale / 2:.4g}) for values in range.",
-                  hint="rounding to the nearest step loses at most scale / 2")
+                  hint=HINTS["05.quantize_dequantize"])
 
 
 def _explain_scale(got: Any, want: Any, case: Any) -> str | None:
@@ -110,7 +129,7 @@ def check_symmetric_scale(learner_fn: Callable[..., Any]) -> bool:
              ((np.array([0.3, -0.2], np.float32),), {})]
     ref = lambda w: ex.affine_qparams(float(np.min(w)), float(np.max(w)), symmetric=True)[0]  # noqa: E731
     return check_function("05.symmetric_scale", learner_fn, ref, cases, rtol=1e-5, atol=0,
-                          explain=_explain_scale, hint="scale = max(|w|) / 127, zero point 0")
+                          explain=_explain_scale, hint=HINTS["05.symmetric_scale"])
 
 
 def _explain_bytes(got: Any, want: Any, case: Any) -> str | None:
@@ -133,4 +152,4 @@ def check_expected_int8_bytes(learner_fn: Callable[..., Any]) -> bool:
     ref = lambda w, b: ex.expected_weight_bytes(w, b, bits=8, bias_bits=32)  # noqa: E731
     return check_function("05.expected_int8_bytes", learner_fn, ref, cases, rtol=0, atol=0,
                           explain=_explain_bytes,
-                          hint="1 byte per int8 weight + 4 bytes per int32 bias")
+                          hint=HINTS["05.expected_int8_bytes"])

@@ -16,9 +16,20 @@ from typing import Any, Callable
 
 import torch
 
-from . import check_function
+from . import Hint, check_function, register_hints
 from ..pruning import magnitude_prune
 from ..sparse import csr_bytes
+
+HINTS = register_hints({
+    "02.magnitude_prune": Hint(
+        "theta is the magnitude of the k-th smallest weight (k from the sparsity and the number of "
+        "weights); work on a copy, and think about k = 0",
+        "theta = the k-th smallest of weights.abs().flatten(), with k = round(sparsity * weights.numel()); "
+        "return a copy with |w| <= theta set to 0 (for k = 0, i.e. sparsity 0, an unchanged copy)."),
+    "02.csr_bytes": Hint(
+        "CSR stores three arrays (see the list above): how many entries does each have, and how wide is each entry?",
+        "CSR = values (nnz * value_bytes) + column indices (nnz * index_bytes) + row pointers ((rows + 1) * ptr_bytes)."),
+})
 
 __all__ = ["check_magnitude_prune", "check_csr_bytes"]
 
@@ -76,9 +87,7 @@ def check_magnitude_prune(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> 
         return out
 
     return check_function("02.magnitude_prune", on_a_copy if callable(fn) else fn, magnitude_prune, _prune_cases(),
-                          hint="theta = the k-th smallest of weights.abs().flatten(), with "
-                               "k = round(sparsity * weights.numel()); return a copy with "
-                               "|w| <= theta set to 0 (for k = 0, i.e. sparsity 0, an unchanged copy).",
+                          hint=HINTS["02.magnitude_prune"],
                           explain=_explain_prune)
 
 
@@ -116,6 +125,5 @@ def _explain_csr(got: Any, want: int, case: Any) -> str | None:
 def check_csr_bytes(fn: Callable[..., int]) -> bool:
     """Check a learner's ``fn(rows, cols, nnz, value_bytes, index_bytes, ptr_bytes) -> bytes``."""
     return check_function("02.csr_bytes", fn, _csr_reference, _CSR_CASES, rtol=0, atol=0.5,
-                          hint="CSR = values (nnz * value_bytes) + column indices (nnz * index_bytes) "
-                               "+ row pointers ((rows + 1) * ptr_bytes).",
+                          hint=HINTS["02.csr_bytes"],
                           explain=_explain_csr)

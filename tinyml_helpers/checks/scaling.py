@@ -13,8 +13,20 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from . import check_function
+from . import Hint, check_function, register_hints
 from .. import scaling
+
+HINTS = register_hints({
+    "04.block_cost": Hint(
+        "an inverted-residual block is three convs: a 1x1 expansion, a k x k depthwise and a 1x1 "
+        "projection; count each one's weights with the widened channel counts, then MACs per position",
+        "params = 2*alpha**2*t*c**2 + alpha*t*c*k**2; macs = h*w*params"),
+    "04.alpha_for_macs": Hint(
+        "the MACs are a quadratic in alpha (1x1 convs grow with alpha**2, depthwise with alpha): "
+        "collect the two coefficients over the blocks and solve for the budget",
+        "collect a = sum W H 2 t C^2 and b = sum W H t C K^2 over the blocks, "
+        "then take the positive root of a alpha^2 + b alpha = M"),
+})
 
 __all__ = ["check_block_cost", "check_alpha_for_macs"]
 
@@ -54,7 +66,7 @@ def check_block_cost(learner_fn: Callable[..., Any]) -> bool:
     """Check ``fn(alpha, t, c, k, h, w) -> (params, macs)`` against the deck's block formula."""
     return check_function("04.block_cost", learner_fn, _reference_block_cost, _BLOCK_CASES,
                           rtol=1e-6, explain=_explain_block,
-                          hint="params = 2*alpha**2*t*c**2 + alpha*t*c*k**2; macs = h*w*params")
+                          hint=HINTS["04.block_cost"])
 
 
 _ALPHA_CASES = [((4e6, (1, 49, 40), 1.0, 4.0), {}), ((63e6, (3, 160, 160), 0.66, 4.0), {}),
@@ -85,5 +97,4 @@ def check_alpha_for_macs(learner_fn: Callable[..., Any]) -> bool:
     """Check ``fn(mac_budget, input_shape, beta, t0) -> alpha`` (inverting the MAC closed form)."""
     return check_function("04.alpha_for_macs", learner_fn, scaling.alpha_for_macs, _ALPHA_CASES,
                           rtol=1e-6, explain=_explain_alpha,
-                          hint="collect a = sum W H 2 t C^2 and b = sum W H t C K^2 over the blocks, "
-                               "then alpha = (-b + sqrt(b^2 + 4 a M)) / (2 a)")
+                          hint=HINTS["04.alpha_for_macs"])

@@ -29,3 +29,14 @@ def int8_conv_flash_bytes(c_in, c_out, kernel, groups=1):
     return weights + 4 * c_out  # int32 biases
 
 check_int8_flash(int8_conv_flash_bytes)
+
+# SOLUTION 00.frame_budget
+# EXERCISE 00.frame_budget
+def frame_budget(params, macs, joules_per_frame, fps):
+    """Power (W), int8 weight bytes, joules per MAC and MACs per second of a vision model."""
+    return {"power_w": joules_per_frame * fps,          # J/frame x frames/s = J/s = W
+            "int8_weight_bytes": params * 1,            # one byte per int8 weight
+            "j_per_mac": joules_per_frame / macs,       # the frame's energy over the frame's MACs
+            "macs_per_second": macs * fps}
+
+check_frame_budget(frame_budget)
