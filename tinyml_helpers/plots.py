@@ -861,6 +861,42 @@ def plot_stream_detections(wave: "Any", sample_rate: int, truth: "Sequence[tuple
 # =============================================================================
 # Notebook 04: PhiNets and hardware-aware scaling (owned by the PhiNet engineer)
 # =============================================================================
+def plot_family_generalisation(groups: "dict[str, dict[str, tuple[float, float, float]]]", ax: "Any" = None,
+                               title: str = "accuracy on a speech-engine family the model never heard") -> "Any":
+    """Grouped bars: per engine family, one bar per training setup, with its 95 % interval.
+
+    ``groups[setup][family] = (accuracy, low, high)``; a family a setup has no value for is left blank.
+
+    Example:
+        >>> ax = plot_family_generalisation({"other four": {"pico": (0.9, 0.87, 0.92)}})
+        >>> ax.get_ylim()
+        (0.0, 100.0)
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.4))
+    families = list(dict.fromkeys(f for rows in groups.values() for f in rows))  # first-seen order
+    width = 0.8 / max(len(groups), 1)
+    for i, (setup, rows) in enumerate(groups.items()):
+        xs = [j + (i - (len(groups) - 1) / 2) * width for j, f in enumerate(families) if f in rows]
+        vals = [rows[f] for f in families if f in rows]
+        acc = np.array([v[0] for v in vals])
+        err = np.array([[v[0] - v[1] for v in vals], [v[2] - v[0] for v in vals]])
+        ax.bar(xs, 100 * acc, width, yerr=100 * err, capsize=3, label=setup)
+        for x, a in zip(xs, acc):
+            ax.text(x, 100 * a + 2, f"{100 * a:.0f}", ha="center", fontsize=8)
+    ax.set_xticks(range(len(families)), families)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlabel("engine family tested (all of its clips)")
+    ax.axhline(100 / 12, color="grey", lw=0.8, ls=":", label="chance (12 classes)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
 def plot_knob_effects(rows: "Sequence[dict[str, float]]", base: "dict[str, float]",
                       axes: "Any" = None) -> "Any":
     """How measured MACs, peak RAM and params move when ONE knob changes (others at ``base``).

@@ -11,7 +11,7 @@ Public API (the names other modules and the notebooks rely on):
 * :func:`fashion_mnist_subset` -- ``(X uint8 (N, 28, 28), y int64)``.
 
 In smoke mode (``TINYML_SMOKE=1``) every loader returns a small stratified subset so
-tests take seconds. The keyword speech is synthetic (espeak-ng); see ``data/README.md``
+tests take seconds. The keyword speech is synthetic (five speech-engine families); see ``data/README.md``
 for what that means for accuracy on real voices.
 
 Example:

@@ -5,8 +5,8 @@ Run from the repository root::
     python -m tinyml_helpers.scripts.train_teacher
 
 It trains :class:`~tinyml_helpers.models.kws_cnn.KWSTeacherCNN` on the bundled synthetic
-keyword set's *train* split (log-mel features, with the data module's noise and time-shift
-augmentation), keeps the epoch with the best *validation* accuracy, measures *test*
+keyword corpus's *train* split (log-mel features; optional extra noise copies and SpecAugment),
+keeps the epoch with the best *validation* accuracy, measures *test*
 accuracy once, stores the state_dict in float16 (checking that the round trip to float32
 keeps the test accuracy), writes ``kws_teacher.json`` beside it (settings, accuracies,
 command) and refreshes both files' entries in ``data/manifest.json``. Seeded: the same
@@ -39,10 +39,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--augment-copies", type=int, default=3,
-                        help="noisy/shifted versions of each train clip (0 = no augmentation)")
-    parser.add_argument("--no-spec-augment", dest="spec_augment", action="store_false",
-                        help="do not mask random bands and frames of the training features")
+    parser.add_argument("--augment-copies", type=int, default=0,
+                        help="extra noisy/shifted versions of each train clip (0 = none: the corpus's takes "
+                             "already vary rate, pitch, room and noise)")
+    parser.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=False,
+                        help="mask random bands and frames of the training features (SpecAugment)")
     parser.add_argument("--dataset", default="synthetic", choices=data.DATASETS)
     parser.add_argument("--download", action="store_true", help="allow downloading Speech Commands")
     parser.add_argument("--out", type=Path, default=None,

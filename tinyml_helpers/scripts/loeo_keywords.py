@@ -1,0 +1,146 @@
+"""Leave-one-engine-family-out test of the keyword PhiNet (and the old single-engine recipe).
+
+The keyword corpus is spoken by five speech-engine families. A model that has learned the
+words, not one synthesiser's sound, must recognise a family it never heard. For each family
+F this script trains the keyword PhiNet (the shipped recipe of ``train_kws_phinet``) on the
+*train* clips of the other four families (validating on their *val* clips), then tests it on
+every clip of F (all three splits), in float32 (PyTorch) and in int8 (onnxruntime, the
+course's quantization pipeline, calibrated on training clips).
+
+``--single espeak`` instead trains on one family alone and tests on each of the others: what
+the course's first, espeak-only corpus could teach a model.
+
+Results go to ``data/checkpoints/kws_loeo.json`` (shown by notebooks 01 and 04) with the clip
+counts and 95 % Wilson intervals. Run (about 5 minutes per family on one core)::
+
+    python -m tinyml_helpers.scripts.loeo_keywords                  # all five families
+    python -m tinyml_helpers.scripts.loeo_keywords --single espeak  # the single-engine baseline
+    python -m tinyml_helpers.scripts.loeo_keywords --epochs 1 --families pico --out /tmp/l.json  # quick try
+
+Example:
+    >>> RESULTS_RELPATH
+    'checkpoints/kws_loeo.json'
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+RESULTS_RELPATH = "checkpoints/kws_loeo.json"
+
+
+def family_test_set(family: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every clip of ``family`` (train, val and test splits): features and labels."""
+    from .. import data
+
+    parts = [(data.keyword_features(s, smoke=False), data.keyword_families(s, smoke=False) == family)
+             for s in data.SPLITS]
+    return (np.concatenate([X[m] for (X, _), m in parts]), np.concatenate([y[m] for (_, y), m in parts]))
+
+
+def calibration_clips(families: Sequence[str], seed: int = 0, n: int = 256) -> np.ndarray:
+    """Clean training features of ``families``, class-stratified, for int8 calibration."""
+    from .. import data, export
+
+    X, y = data.keyword_features("train", smoke=False)
+    mask = np.isin(data.keyword_families("train", smoke=False), list(families))
+    return export.calibration_subset(X[mask], y[mask], n, seed)
+
+
+def int8_accuracy(model: Any, calibration: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
+    """Export to ONNX, quantize to int8 with onnxruntime, and measure accuracy on (X, y)."""
+    from .. import export
+
+    with tempfile.TemporaryDirectory(prefix="tinyml-loeo-") as tmp:
+        fp32 = export.export_onnx(model, Path(tmp) / "m.onnx", tuple(X.shape[1:]))
+        int8 = export.quantize_onnx(fp32, Path(tmp) / "m_int8.onnx", calibration)
+        return export.accuracy(export.onnx_logits(int8, X), y)
+
+
+def _score(model: Any, calibration: np.ndarray, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    from .. import export
+    from ..stats import wilson_interval
+
+    fp32 = export.accuracy(export.torch_logits(model, X), y)
+    int8 = int8_accuracy(model, calibration, X, y)
+    return {"clips": int(len(y)), "fp32_accuracy": round(fp32, 4), "accuracy": round(int8, 4),
+            "ci95": [round(v, 4) for v in wilson_interval(round(int8 * len(y)), len(y))]}
+
+
+def run(families: Sequence[str] | None = None, epochs: int | None = None, seed: int = 0,
+        single: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train and test one model per held-out family (or one single-family model); return results."""
+    from .. import config, data
+    from . import train_kws_phinet as recipe
+
+    config.quiet_noisy_libraries()
+    every = data.engine_families()
+    families = list(families or every)
+    epochs = epochs or recipe.SHIPPED_EPOCHS
+    results: dict[str, Any] = {}
+    if single:
+        groups = {single: [f for f in every if f != single]}
+    else:
+        groups = {f: [g for g in every if g != f] for f in families}
+    for key, trained_on in groups.items():
+        started = time.perf_counter()
+        train_families = [single] if single else trained_on
+        loaders = recipe.kws_loaders(seed, families=train_families)
+        result, _ = recipe.fit_kws_phinet(loaders, epochs, seed, progress)
+        calibration = calibration_clips(train_families, seed)
+        if single:
+            scores = {f: _score(result.model, calibration, *family_test_set(f)) for f in trained_on}
+            results = {"trained_on": [single], "tested_on": scores}
+        else:
+            results[key] = {"trained_on": trained_on, **_score(result.model, calibration, *family_test_set(key)),
+                            "val_accuracy": round(float(result.best_val_accuracy), 4)}
+        print(f"{key}: {json.dumps(results if single else results[key])} "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    import torch
+
+    from .. import config
+    from ..files import atomic_write_json
+    from . import train_kws_phinet as recipe
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", nargs="+", default=None, help="families to leave out (default: all)")
+    parser.add_argument("--single", default=None, help="train on this family alone, test on the others")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help=f"results JSON (default data/{RESULTS_RELPATH})")
+    args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        parser.error("--epochs must be >= 1")
+    out = args.out or config.data_dir() / RESULTS_RELPATH
+    started = time.perf_counter()
+    results = run(args.families, args.epochs, args.seed, args.single)
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    section = "single_family" if args.single else "leave_one_family_out"
+    merged = dict(existing.get(section, {})) if not args.single else {}
+    merged.update(results)
+    existing[section] = merged
+    existing.setdefault("runs", {})[section] = {
+        "model": "keyword PhiNet (scaling.solve_phinet for scaling.KWS_TARGET), recipe of train_kws_phinet",
+        "recipe": recipe.KWS_RECIPE, "epochs": args.epochs or recipe.SHIPPED_EPOCHS, "seed": args.seed,
+        "accuracy": "int8 (onnxruntime, per-channel QOperator) on every clip of the family; fp32_accuracy in PyTorch",
+        "made_by": "python -m tinyml_helpers.scripts.loeo_keywords" + (" " + " ".join(argv) if argv else ""),
+        "seconds": round(time.perf_counter() - started, 1), "torch_version": torch.__version__}
+    if not args.single and merged:
+        existing["min_accuracy"] = min(v["accuracy"] for v in merged.values())
+    atomic_write_json(out, existing)
+    print(f"wrote {out}")
+    return existing
+
+
+if __name__ == "__main__":
+    main()
