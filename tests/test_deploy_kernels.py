@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tinyml_helpers.deploy import quant, toolchain
+from tinyml_helpers.deploy import codegen
 from tinyml_helpers.deploy.codegen import pack_conv_weights
 
 
@@ -137,6 +138,59 @@ def test_depthwise_conv_matches_reference(lib, case):
     out = np.zeros(want.shape, np.int8)
     lib.tm_dwconv2d(ctypes.byref(p), ptr(x), ptr(wt), ptr(bias), ptr(bias_zp), ptr(mult), ptr(shift), ptr(out))
     np.testing.assert_array_equal(out, want)
+
+
+DW3_CASES = [  # (H, W, C, stride, pads (t, l, b, r)): odd sizes, C not a multiple of 4, asymmetric pads
+    (6, 5, 8, 1, (1, 1, 1, 1)),
+    (7, 9, 6, 2, (1, 1, 1, 1)),
+    (5, 5, 3, 1, (0, 0, 0, 0)),
+    (9, 7, 5, 2, (0, 0, 1, 1)),
+    (4, 6, 1, 2, (1, 1, 1, 1)),
+    (49, 40, 1, 2, (1, 1, 1, 1)),
+    (3, 3, 7, 1, (2, 2, 2, 2)),
+    (8, 3, 13, 2, (1, 0, 0, 1)),
+]
+
+
+@pytest.mark.parametrize("requant", ["fixed", "float"])
+@pytest.mark.parametrize("case", DW3_CASES, ids=lambda c: "x".join(map(str, c[:4])))
+def test_depthwise_3x3_fast_kernel_matches_reference(lib, case, requant):
+    h, w, c, s, pads = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
+    wt = rng.integers(-127, 128, (3, 3, c)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    mult, shift = rand_requant(rng, c, 1e-3, 0.1)
+    real = rng.uniform(1e-3, 0.1, c).astype(np.float32)
+    zx, zy = int(rng.integers(-30, 30)), int(rng.integers(-30, 30))
+    bias_zp = (bias - zx * wt.astype(np.int64).sum(axis=(0, 1))).astype(np.int32)
+    want = quant.dwconv2d_ref(x, wt, bias, zx, zy, mult, shift, (s, s), pads, (1, 1),
+                              real=real if requant == "float" else None)
+    oh, ow, _ = want.shape
+    p = ConvParams(h, w, c, oh, ow, c, 3, 3, s, s, pads[0], pads[1], 1, 1, zx, zy, -128, 127)
+    out = np.zeros(want.shape, np.int8)
+    plane = np.full(codegen.dw3x3_plane_entries(oh, ow, s) + 2, 0x7777, np.int16)
+    packed = np.ascontiguousarray(codegen.pack_dw3x3_weights(wt))
+    rq = (ptr(real), None) if requant == "float" else (ptr(mult), ptr(shift))
+    lib.tm_dwconv3x3(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias_zp), *rq, ptr(out), ptr(plane))
+    np.testing.assert_array_equal(out, want)
+    assert (plane[-2:] == 0x7777).all(), "the kernel wrote past the plane codegen sizes for it"
+
+
+def _dw_layer(kernel, stride, dil):
+    return codegen.Layer("d", "QLinearConv", "dwconv", [], "y", dict(kernel=kernel, stride=list(stride),
+                                                                         dil=list(dil)))
+
+
+def test_shapes_the_fast_depthwise_kernel_cannot_run_fall_back_to_the_general_one():
+    assert codegen.dw3x3_fast_path(_dw_layer((3, 3), (1, 1), (1, 1)))
+    for kernel, stride, dil in [((5, 3), (1, 1), (1, 1)), ((3, 3), (2, 1), (1, 1)), ((3, 3), (3, 3), (1, 1)),
+                                ((3, 3), (1, 1), (2, 2)), ((1, 1), (1, 1), (1, 1))]:
+        assert not codegen.dw3x3_fast_path(_dw_layer(kernel, stride, dil)), (kernel, stride, dil)
+    with pytest.raises(ValueError, match=r"\(3, 3, C\)"):
+        codegen.pack_dw3x3_weights(np.zeros((5, 3, 2), np.int8))
+    with pytest.raises(ValueError, match=">= 1"):
+        codegen.dw3x3_plane_entries(0, 4, 1)
 
 
 def test_add_matches_reference(lib):

@@ -43,9 +43,13 @@ static inline int8_t tm_saturate(int32_t v, int32_t lo, int32_t hi) {
 #define TM_SMLABB(a, b, acc) __smlabb((a), (b), (acc))
 #define TM_SSUB16(a, b) ((uint32_t)__ssub16((a), (b)))
 #define TM_SMLATT(a, b, acc) __smlatt((a), (b), (acc))
+#define TM_SMLABT(a, b, acc) __smlabt((a), (b), (acc))
+#define TM_SMLATB(a, b, acc) __smlatb((a), (b), (acc))
 #else
 #define TM_SMLABB(a, b, acc) ((acc) + (int32_t)(int16_t)((a) & 0xFFFF) * (int16_t)((b) & 0xFFFF))
 #define TM_SMLATT(a, b, acc) ((acc) + (int32_t)(int16_t)((a) >> 16) * (int16_t)((b) >> 16))
+#define TM_SMLABT(a, b, acc) ((acc) + (int32_t)(int16_t)((a) & 0xFFFF) * (int16_t)((b) >> 16))
+#define TM_SMLATB(a, b, acc) ((acc) + (int32_t)(int16_t)((a) >> 16) * (int16_t)((b) & 0xFFFF))
 #define TM_SSUB16(a, b) ((uint32_t)(uint16_t)((int16_t)((a) & 0xFFFF) - (int16_t)((b) & 0xFFFF)) | \
                          ((uint32_t)(uint16_t)((int16_t)((a) >> 16) - (int16_t)((b) >> 16)) << 16))
 #endif
@@ -327,6 +331,236 @@ void tm_dwconv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, con
                 TM_DW_PIXEL(1);
             }
             out += C;
+        }
+    }
+}
+
+/* ---- depthwise 3x3, channel planes (see tm_kernels.h) ----------------------------------
+ * Why planes and not four channels per word: a 3x3 depthwise weight meets one input per output
+ * pixel, so with channels in the SIMD lanes every tap costs a load, two SXTB16 and four
+ * 16x16 MACs for 4 MACs (~2.5 instructions per MAC before requantization). In one channel's
+ * int16 plane two horizontally adjacent taps are one 32-bit word, so one SMLAD does two taps,
+ * and two neighbouring output pixels share the row's words: 7 instructions per 6 MACs. The
+ * widening costs ~2 instructions per input value, paid once per value. */
+
+/* The padding of every channel's plane is the same (the input zero point), so it is written
+ * once per layer; per channel only the input values are copied in. */
+static void tm_dw_pad_plane(const tm_conv_params *p, int16_t *plane, int32_t rows, int32_t cols) {
+    const uint32_t zz = ((uint32_t)(uint16_t)p->in_zp << 16) | (uint16_t)p->in_zp;
+    for (int32_t i = 0; i < rows * cols; i += 2) tm_write32(plane + i, zz);  /* cols is even */
+}
+
+/* Copy channel c of the input into the interior of the plane (rows x cols, already padded). */
+static void tm_dw_fill_plane(const tm_conv_params *p, const int8_t *in, int32_t c, int16_t *plane,
+                             int32_t rows, int32_t cols) {
+    const int32_t C = p->in_c, H = p->in_h, W = p->in_w, top = p->pad_top;
+    const int32_t left = p->pad_left < cols ? p->pad_left : cols;
+    const int32_t n_in = W < cols - left ? W : cols - left;   /* input columns that land in the plane */
+    const int32_t y_end = H + top < rows ? H + top : rows;
+    const int8_t *src_row = in + c;
+    for (int32_t r = top; r < y_end; r++, src_row += W * C) {
+        const int8_t *src = src_row;
+        int16_t *d = plane + r * cols + left;
+        int32_t n = n_in;
+        for (; n >= 2; n -= 2) {  /* two per pass: halves the loop overhead */
+            const int16_t a = src[0], b = src[C];
+            src += 2 * C;
+            d[0] = a; d[1] = b;
+            d += 2;
+        }
+        if (n) *d = *src;
+    }
+}
+
+/* Requantization modes of the depthwise 3x3 kernel, each a separate copy of its loop so that
+ * no pixel pays for the choice: onnxruntime's float rescale, fixed point with a shift > 32 (the
+ * usual case: one SMMUL and three ALU instructions) and the general fixed point. */
+enum { TM_RQ_FLOAT = 0, TM_RQ_FIXED_HI = 1, TM_RQ_FIXED = 2 };
+
+static inline __attribute__((always_inline)) int8_t tm_dw_out(int32_t acc, int32_t zp_out, int32_t m, int32_t sh,
+                                                              float scale, int mode) {
+    int32_t r;
+    if (mode == TM_RQ_FLOAT) {
+        const float prod = (float)acc * scale;
+#if defined(__ARM_FP) && !defined(TM_HOST_BUILD)
+        float as_int;
+        __asm("vcvtr.s32.f32 %0, %1" : "=t"(as_int) : "t"(prod));
+        __builtin_memcpy(&r, &as_int, 4);
+#else
+        r = (int32_t)__builtin_rintf(prod);
+#endif
+    } else if (mode == TM_RQ_FIXED_HI) {
+        const int32_t hi = (int32_t)(((int64_t)acc * (int64_t)m) >> 32);
+        r = ((hi >> (sh - 33)) + 1) >> 1;
+    } else {
+        r = tm_requantize(acc, m, sh);
+    }
+    return TM_SAT8(zp_out + r);
+}
+
+/* One channel: every output pixel, two per pass. `s` and `mode` are constants at each use (see
+ * TM_DW3_VARIANT), so neither costs a branch per pixel. */
+static inline __attribute__((always_inline)) void tm_dw3x3_channel(
+        const int16_t *plane, int32_t cols, const int32_t s, int32_t oh, int32_t ow, int32_t C, const int16_t *wc,
+        int32_t b, int32_t zp_out, int32_t m, int32_t sh, float scale, int8_t *out, int mode) {
+    const uint32_t w0 = tm_read32(wc), w1 = tm_read32(wc + 2), w2 = tm_read32(wc + 4);
+    const uint32_t wt = tm_read32(wc + 6), wu = tm_read32(wc + 8);  /* (w02, w12), (w22, 0) */
+    for (int32_t oy = 0; oy < oh; oy++) {
+        const int16_t *r0 = plane + oy * s * cols;
+        int8_t *o = out + oy * ow * C;
+        int32_t ox = 0;
+        if (s == 1) {
+            for (; ox + 1 < ow; ox += 2) {
+                const int16_t *q = r0 + ox;
+                int32_t a = b, bb = b;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TM_HOST_BUILD)
+                /* Hand-scheduled (the compiler spilled the weights): 21 instructions, 18 MACs. */
+                uint32_t t0, t1, t2;
+                const uint32_t stride_b = (uint32_t)cols * 2;
+                __asm volatile(
+                    "ldr    %[t0], [%[q]]\n\t"
+                    "ldr    %[t1], [%[q], #2]\n\t"
+                    "ldr    %[t2], [%[q], #4]\n\t"
+                    "smlad  %[a], %[w0], %[t0], %[a]\n\t"
+                    "smlad  %[bb], %[w0], %[t1], %[bb]\n\t"
+                    "smlabb %[a], %[wt], %[t2], %[a]\n\t"
+                    "smlabt %[bb], %[wt], %[t2], %[bb]\n\t"
+                    "add    %[q], %[q], %[sb]\n\t"
+                    "ldr    %[t0], [%[q]]\n\t"
+                    "ldr    %[t1], [%[q], #2]\n\t"
+                    "ldr    %[t2], [%[q], #4]\n\t"
+                    "smlad  %[a], %[w1], %[t0], %[a]\n\t"
+                    "smlad  %[bb], %[w1], %[t1], %[bb]\n\t"
+                    "smlatb %[a], %[wt], %[t2], %[a]\n\t"
+                    "smlatt %[bb], %[wt], %[t2], %[bb]\n\t"
+                    "add    %[q], %[q], %[sb]\n\t"
+                    "ldr    %[t0], [%[q]]\n\t"
+                    "ldr    %[t1], [%[q], #2]\n\t"
+                    "ldr    %[t2], [%[q], #4]\n\t"
+                    "smlad  %[a], %[w2], %[t0], %[a]\n\t"
+                    "smlad  %[bb], %[w2], %[t1], %[bb]\n\t"
+                    "smlabb %[a], %[wu], %[t2], %[a]\n\t"
+                    "smlabt %[bb], %[wu], %[t2], %[bb]\n\t"
+                    : [a] "+r"(a), [bb] "+r"(bb), [q] "+r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
+                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(stride_b)
+                    : "memory");
+#else
+                uint32_t x01 = tm_read32(q), x12 = tm_read32(q + 1), x23 = tm_read32(q + 2);
+                a = TM_SMLAD(w0, x01, a); bb = TM_SMLAD(w0, x12, bb);
+                a = TM_SMLABB(wt, x23, a); bb = TM_SMLABT(wt, x23, bb);
+                q += cols;
+                x01 = tm_read32(q); x12 = tm_read32(q + 1); x23 = tm_read32(q + 2);
+                a = TM_SMLAD(w1, x01, a); bb = TM_SMLAD(w1, x12, bb);
+                a = TM_SMLATB(wt, x23, a); bb = TM_SMLATT(wt, x23, bb);
+                q += cols;
+                x01 = tm_read32(q); x12 = tm_read32(q + 1); x23 = tm_read32(q + 2);
+                a = TM_SMLAD(w2, x01, a); bb = TM_SMLAD(w2, x12, bb);
+                a = TM_SMLABB(wu, x23, a); bb = TM_SMLABT(wu, x23, bb);
+#endif
+                o[0] = tm_dw_out(a, zp_out, m, sh, scale, mode);
+                o[C] = tm_dw_out(bb, zp_out, m, sh, scale, mode);
+                o += 2 * C;
+            }
+        } else {  /* stride 2: pixel B starts where pixel A's last tap is */
+            for (; ox + 1 < ow; ox += 2) {
+                const int16_t *q = r0 + 2 * ox;
+                int32_t a = b, bb = b;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TM_HOST_BUILD)
+                uint32_t t0, t1, t2;
+                const uint32_t stride_b = (uint32_t)cols * 2;
+                __asm volatile(
+                    "ldr    %[t0], [%[q]]\n\t"
+                    "ldr    %[t1], [%[q], #4]\n\t"
+                    "ldr    %[t2], [%[q], #8]\n\t"
+                    "smlad  %[a], %[w0], %[t0], %[a]\n\t"
+                    "smlad  %[bb], %[w0], %[t1], %[bb]\n\t"
+                    "smlabb %[a], %[wt], %[t1], %[a]\n\t"
+                    "smlabb %[bb], %[wt], %[t2], %[bb]\n\t"
+                    "add    %[q], %[q], %[sb]\n\t"
+                    "ldr    %[t0], [%[q]]\n\t"
+                    "ldr    %[t1], [%[q], #4]\n\t"
+                    "ldr    %[t2], [%[q], #8]\n\t"
+                    "smlad  %[a], %[w1], %[t0], %[a]\n\t"
+                    "smlad  %[bb], %[w1], %[t1], %[bb]\n\t"
+                    "smlatb %[a], %[wt], %[t1], %[a]\n\t"
+                    "smlatb %[bb], %[wt], %[t2], %[bb]\n\t"
+                    "add    %[q], %[q], %[sb]\n\t"
+                    "ldr    %[t0], [%[q]]\n\t"
+                    "ldr    %[t1], [%[q], #4]\n\t"
+                    "ldr    %[t2], [%[q], #8]\n\t"
+                    "smlad  %[a], %[w2], %[t0], %[a]\n\t"
+                    "smlad  %[bb], %[w2], %[t1], %[bb]\n\t"
+                    "smlabb %[a], %[wu], %[t1], %[a]\n\t"
+                    "smlabb %[bb], %[wu], %[t2], %[bb]\n\t"
+                    : [a] "+r"(a), [bb] "+r"(bb), [q] "+r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
+                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(stride_b)
+                    : "memory");
+#else
+                uint32_t x01 = tm_read32(q), x23 = tm_read32(q + 2), x45 = tm_read32(q + 4);
+                a = TM_SMLAD(w0, x01, a); bb = TM_SMLAD(w0, x23, bb);
+                a = TM_SMLABB(wt, x23, a); bb = TM_SMLABB(wt, x45, bb);
+                q += cols;
+                x01 = tm_read32(q); x23 = tm_read32(q + 2); x45 = tm_read32(q + 4);
+                a = TM_SMLAD(w1, x01, a); bb = TM_SMLAD(w1, x23, bb);
+                a = TM_SMLATB(wt, x23, a); bb = TM_SMLATB(wt, x45, bb);
+                q += cols;
+                x01 = tm_read32(q); x23 = tm_read32(q + 2); x45 = tm_read32(q + 4);
+                a = TM_SMLAD(w2, x01, a); bb = TM_SMLAD(w2, x23, bb);
+                a = TM_SMLABB(wu, x23, a); bb = TM_SMLABB(wu, x45, bb);
+#endif
+                o[0] = tm_dw_out(a, zp_out, m, sh, scale, mode);
+                o[C] = tm_dw_out(bb, zp_out, m, sh, scale, mode);
+                o += 2 * C;
+            }
+        }
+        if (ox < ow) {  /* odd output width: the last pixel alone */
+            const int16_t *q = r0 + ox * s;
+            int32_t a = b;
+            a = TM_SMLAD(w0, tm_read32(q), a); a = TM_SMLABB(wt, tm_read32(q + 2), a);
+            q += cols;
+            a = TM_SMLAD(w1, tm_read32(q), a); a = TM_SMLATB(wt, tm_read32(q + 2), a);
+            q += cols;
+            a = TM_SMLAD(w2, tm_read32(q), a); a = TM_SMLABB(wu, tm_read32(q + 2), a);
+            o[0] = tm_dw_out(a, zp_out, m, sh, scale, mode);
+        }
+    }
+}
+
+/* One out-of-line copy per (stride, requantization mode): each has few live values, so the
+ * compiler keeps the weights in registers instead of reloading them from the stack. */
+#define TM_DW3_VARIANT(NAME, S, MODE)                                                              \
+    static __attribute__((noinline)) void NAME(const int16_t *plane, int32_t cols, int32_t oh, int32_t ow, \
+                                                 int32_t C, const int16_t *wc, int32_t b, int32_t zp_out,  \
+                                                 int32_t m, int32_t sh, float scale, int8_t *out) {      \
+        tm_dw3x3_channel(plane, cols, S, oh, ow, C, wc, b, zp_out, m, sh, scale, out, MODE);          \
+    }
+TM_DW3_VARIANT(tm_dw3_s1_float, 1, TM_RQ_FLOAT)
+TM_DW3_VARIANT(tm_dw3_s2_float, 2, TM_RQ_FLOAT)
+TM_DW3_VARIANT(tm_dw3_s1_fixhi, 1, TM_RQ_FIXED_HI)
+TM_DW3_VARIANT(tm_dw3_s2_fixhi, 2, TM_RQ_FIXED_HI)
+TM_DW3_VARIANT(tm_dw3_s1_fix, 1, TM_RQ_FIXED)
+TM_DW3_VARIANT(tm_dw3_s2_fix, 2, TM_RQ_FIXED)
+
+void tm_dwconv3x3(const tm_conv_params *p, const int8_t *in, const int16_t *w, const int32_t *bias_zp,
+                  const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *plane) {
+    const int32_t s = p->sh, oh = p->out_h, ow = p->out_w, C = p->in_c, zp_out = p->out_zp;
+    /* rows and (even) columns the output pixels read, including the pair loads' last word */
+    const int32_t rows = (oh - 1) * s + 3, cols = ((ow - 1) * s + 4 + 1) & ~1;
+    tm_dw_pad_plane(p, plane, rows, cols);
+    for (int32_t c = 0; c < C; c++) {
+        const int16_t *wc = w + 10 * c;
+        const int32_t b = bias_zp[c];
+        tm_dw_fill_plane(p, in, c, plane, rows, cols);
+        if (!shift) {
+            float scale;
+            __builtin_memcpy(&scale, &mult[c], 4);
+            (s == 1 ? tm_dw3_s1_float : tm_dw3_s2_float)(plane, cols, oh, ow, C, wc, b, zp_out, 0, 0, scale, out + c);
+        } else if (shift[c] > 32) {
+            (s == 1 ? tm_dw3_s1_fixhi : tm_dw3_s2_fixhi)(plane, cols, oh, ow, C, wc, b, zp_out, mult[c], shift[c],
+                                                         0.0f, out + c);
+        } else {
+            (s == 1 ? tm_dw3_s1_fix : tm_dw3_s2_fix)(plane, cols, oh, ow, C, wc, b, zp_out, mult[c], shift[c],
+                                                     0.0f, out + c);
         }
     }
 }

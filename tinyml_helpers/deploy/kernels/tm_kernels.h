@@ -41,6 +41,17 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
 void tm_dwconv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                  const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int8_t *out);
 
+/* Depthwise 3x3 convolution, stride 1 or 2, dilation 1, any padding and channel count (the
+ * fast path; codegen falls back to tm_dwconv2d for anything else). Channel by channel: the
+ * channel's padded input plane is widened once into `plane` (int16, padding = the input zero
+ * point, so `bias_zp` holds for every pixel and the inner loop has no bounds checks), then two
+ * output pixels per pass, one SMLAD per kernel row and pixel for taps 0 and 1 plus one 16x16
+ * MAC for tap 2, the row's input words shared by both pixels. `w` holds 10 int16 per channel
+ * (see codegen.pack_dw3x3_weights): (w00,w01) (w10,w11) (w20,w21) (w02,w12) (w22,0).
+ * `plane` needs tm_dw3x3_plane_entries(p) int16 entries. */
+void tm_dwconv3x3(const tm_conv_params *p, const int8_t *in, const int16_t *w, const int32_t *bias_zp,
+                  const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *plane);
+
 /* Element-wise add of two quantized tensors: y = zp_y + round((a - zp_a) * ra + (b - zp_b) * rb)
  * with ra, rb given as multipliers sharing one right shift. */
 void tm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, int32_t zp_a, int32_t zp_b,
