@@ -600,7 +600,7 @@ def dw3x3_plane_entries(out_h: int, out_w: int, stride: int) -> int:
 
     Example:
         >>> dw3x3_plane_entries(25, 20, 1)
-        594
+        648
     """
     if min(out_h, out_w, stride) < 1:
         raise ValueError(f"out_h, out_w and stride must be >= 1, got {out_h}, {out_w}, {stride}")
