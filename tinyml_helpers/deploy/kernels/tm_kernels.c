@@ -91,15 +91,55 @@ static inline void tm_widen_offset(const int8_t *src, int16_t *dst, int32_t n, u
     for (int32_t i = n & 3; i > 0; i--) *dst++ = (int16_t)(*src++ - zp);
 }
 
-/* im2col for one output pixel: the receptive field as int16 (x - zp_x), zeros for padding. */
+/* Requantization modes of the conv and depthwise kernels, each a separate copy of their loops so
+ * that no pixel pays for the choice: onnxruntime's float rescale, fixed point with a shift > 32 (the
+ * usual case: one SMMUL and three ALU instructions) and the general fixed point. */
+enum { TM_RQ_FLOAT = 0, TM_RQ_FIXED_HI = 1, TM_RQ_FIXED = 2 };
+
+static inline __attribute__((always_inline)) int8_t tm_dw_out(int32_t acc, int32_t zp_out, int32_t m, int32_t sh,
+                                                              float scale, int mode) {
+    int32_t r;
+    if (mode == TM_RQ_FLOAT) {
+        const float prod = (float)acc * scale;
+#if defined(__ARM_FP) && !defined(TM_HOST_BUILD)
+        float as_int;
+        __asm("vcvtr.s32.f32 %0, %1" : "=t"(as_int) : "t"(prod));
+        __builtin_memcpy(&r, &as_int, 4);
+#else
+        r = (int32_t)__builtin_rintf(prod);
+#endif
+    } else if (mode == TM_RQ_FIXED_HI) {
+        const int32_t hi = (int32_t)(((int64_t)acc * (int64_t)m) >> 32);
+        r = ((hi >> (sh - 33)) + 1) >> 1;
+    } else {
+        r = tm_requantize(acc, m, sh);
+    }
+    return TM_SAT8(zp_out + r);
+}
+
+/* im2col for one output pixel: the receptive field as int16 (x - zp_x), zeros for padding. A
+ * kernel row that lies inside the image with dilation 1 is one contiguous run of kw * C input
+ * values (channels-last), widened in one call: a one-channel first layer then pays per row,
+ * not per tap. */
 static void tm_im2col(const tm_conv_params *p, const int8_t *in, int32_t iy0, int32_t ix0, int16_t *col) {
-    const int32_t c = p->in_c, zp = p->in_zp;
+    const int32_t c = p->in_c, zp = p->in_zp, kw = p->kw;
     const uint32_t zz = ((uint32_t)(uint16_t)zp << 16) | (uint16_t)zp;
+    const int row_inside = p->dw == 1 && ix0 >= 0 && ix0 + kw <= p->in_w;
     for (int32_t ky = 0; ky < p->kh; ky++) {
         const int32_t iy = iy0 + ky * p->dh;
-        for (int32_t kx = 0; kx < p->kw; kx++) {
+        if (iy < 0 || iy >= p->in_h) {
+            for (int32_t i = 0; i < kw * c; i++) col[i] = 0;
+            col += kw * c;
+            continue;
+        }
+        if (row_inside) {
+            tm_widen_offset(in + (iy * p->in_w + ix0) * c, col, kw * c, zz, zp);
+            col += kw * c;
+            continue;
+        }
+        for (int32_t kx = 0; kx < kw; kx++) {
             const int32_t ix = ix0 + kx * p->dw;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+            if (ix < 0 || ix >= p->in_w) {
                 for (int32_t i = 0; i < c; i++) col[i] = 0;
             } else {
                 tm_widen_offset(in + (iy * p->in_w + ix) * c, col, c, zz, zp);
@@ -156,11 +196,34 @@ static void tm_conv_pixel(const int16_t *col, int32_t K, int32_t cout, const int
     }
 }
 
+/* 16 MACs of the pixel pair x channel pair loop (see tm_conv_pixel_pair). */
+#define TM_PAIR_BODY                              \
+    "ldr    %[t0], [%[wp]], #4\n\t"              \
+    "ldr    %[t1], [%[wp]], #4\n\t"              \
+    "sxtb16 %[t2], %[t0]\n\t"                    \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"            \
+    "sxtb16 %[t3], %[t1]\n\t"                    \
+    "sxtb16 %[t1], %[t1], ror #8\n\t"            \
+    "ldr    %[x], [%[c0]], #4\n\t"               \
+    "smlad  %[a00], %[t2], %[x], %[a00]\n\t"     \
+    "smlad  %[a01], %[t3], %[x], %[a01]\n\t"     \
+    "ldr    %[x], [%[c0]], #4\n\t"               \
+    "smlad  %[a00], %[t0], %[x], %[a00]\n\t"     \
+    "smlad  %[a01], %[t1], %[x], %[a01]\n\t"     \
+    "ldr    %[x], [%[c1]], #4\n\t"               \
+    "smlad  %[a10], %[t2], %[x], %[a10]\n\t"     \
+    "smlad  %[a11], %[t3], %[x], %[a11]\n\t"     \
+    "ldr    %[x], [%[c1]], #4\n\t"               \
+    "smlad  %[a10], %[t0], %[x], %[a10]\n\t"     \
+    "smlad  %[a11], %[t1], %[x], %[a11]\n\t"
+
 /* Two output pixels x two output channels per pass (as CMSIS-NN does): every weight word
- * loaded and unpacked once feeds four SMLADs, every im2col word two. */
-static void tm_conv_pixel_pair(const int16_t *col0, const int16_t *col1, int32_t K, int32_t cout,
-                               const int8_t *w, const int32_t *bias, const int32_t *mult,
-                               const int32_t *shift, int32_t zp_out, int8_t *out0, int8_t *out1) {
+ * loaded and unpacked once feeds four SMLADs, every im2col word two. `mode` is a constant at
+ * each use (one out-of-line copy per requantization mode below), so the per-output rescale
+ * carries no branch. */
+static inline __attribute__((always_inline)) void tm_conv_pixel_pair_body(
+        const int16_t *col0, const int16_t *col1, int32_t K, int32_t cout, const int8_t *w, const int32_t *bias,
+        const int32_t *mult, const int32_t *shift, int32_t zp_out, int8_t *out0, int8_t *out1, int mode) {
     const int32_t K4 = K >> 2, Kt = K & 3;
     const int8_t *wp = w;
     int32_t co = 0;
@@ -169,36 +232,29 @@ static void tm_conv_pixel_pair(const int16_t *col0, const int16_t *col1, int32_t
         int32_t a00 = bias[co], a01 = bias[co + 1], a10 = a00, a11 = a01;
         if (K4 > 0) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-            /* Hand-scheduled: 19 instructions per 16 MACs, in the 13 free registers. */
-            int32_t n = K4;
+            /* Hand-scheduled: 18 instructions per 16 MACs, unrolled twice (one loop branch per
+             * 32 MACs), in the 13 free registers. */
+            int32_t n = K4 >> 1;
             uint32_t t0, t1, t2, t3, x;
-            __asm volatile(
-                "1:\n\t"
-                "ldr    %[t0], [%[wp]], #4\n\t"
-                "ldr    %[t1], [%[wp]], #4\n\t"
-                "sxtb16 %[t2], %[t0]\n\t"
-                "sxtb16 %[t0], %[t0], ror #8\n\t"
-                "sxtb16 %[t3], %[t1]\n\t"
-                "sxtb16 %[t1], %[t1], ror #8\n\t"
-                "ldr    %[x], [%[c0]], #4\n\t"
-                "smlad  %[a00], %[t2], %[x], %[a00]\n\t"
-                "smlad  %[a01], %[t3], %[x], %[a01]\n\t"
-                "ldr    %[x], [%[c0]], #4\n\t"
-                "smlad  %[a00], %[t0], %[x], %[a00]\n\t"
-                "smlad  %[a01], %[t1], %[x], %[a01]\n\t"
-                "ldr    %[x], [%[c1]], #4\n\t"
-                "smlad  %[a10], %[t2], %[x], %[a10]\n\t"
-                "smlad  %[a11], %[t3], %[x], %[a11]\n\t"
-                "ldr    %[x], [%[c1]], #4\n\t"
-                "smlad  %[a10], %[t0], %[x], %[a10]\n\t"
-                "smlad  %[a11], %[t1], %[x], %[a11]\n\t"
-                "subs   %[n], %[n], #1\n\t"
-                "bne    1b\n\t"
-                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),
-                  [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
-                  [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x)
-                :
-                : "cc", "memory");
+            if (K4 & 1) {
+                __asm volatile(TM_PAIR_BODY
+                    : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [a00] "+r"(a00), [a01] "+r"(a01),
+                      [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
+                      [t3] "=&r"(t3), [x] "=&r"(x)
+                    :
+                    : "memory");
+            }
+            if (n > 0) {
+                __asm volatile(
+                    "1:\n\t" TM_PAIR_BODY TM_PAIR_BODY
+                    "subs   %[n], %[n], #1\n\t"
+                    "bne    1b\n\t"
+                    : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),
+                      [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                      [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x)
+                    :
+                    : "cc", "memory");
+            }
 #else
             for (int32_t k = K4; k > 0; k--) {
                 const uint32_t wa = tm_read32(wp), wb = tm_read32(wp + 4);
@@ -225,10 +281,18 @@ static void tm_conv_pixel_pair(const int16_t *col0, const int16_t *col1, int32_t
             a00 += va * x0; a01 += vb * x0; a10 += va * x1; a11 += vb * x1;
         }
         wp += 2 * Kt;
-        out0[co] = TM_SAT8(zp_out + TM_RQ(a00, co));
-        out0[co + 1] = TM_SAT8(zp_out + TM_RQ(a01, co + 1));
-        out1[co] = TM_SAT8(zp_out + TM_RQ(a10, co));
-        out1[co + 1] = TM_SAT8(zp_out + TM_RQ(a11, co + 1));
+        float s0 = 0.0f, s1 = 0.0f;
+        int32_t m0 = 0, m1 = 0, h0 = 0, h1 = 0;
+        if (mode == TM_RQ_FLOAT) {
+            __builtin_memcpy(&s0, &mult[co], 4);
+            __builtin_memcpy(&s1, &mult[co + 1], 4);
+        } else {
+            m0 = mult[co]; m1 = mult[co + 1]; h0 = shift[co]; h1 = shift[co + 1];
+        }
+        out0[co] = tm_dw_out(a00, zp_out, m0, h0, s0, mode);
+        out0[co + 1] = tm_dw_out(a01, zp_out, m1, h1, s1, mode);
+        out1[co] = tm_dw_out(a10, zp_out, m0, h0, s0, mode);
+        out1[co + 1] = tm_dw_out(a11, zp_out, m1, h1, s1, mode);
     }
     if (co < cout) {  /* odd channel count: the last channel (a plain row) for both pixels */
         const int32_t *sh = shift ? shift + co : 0;
@@ -236,6 +300,61 @@ static void tm_conv_pixel_pair(const int16_t *col0, const int16_t *col1, int32_t
         tm_conv_pixel(col1, K, 1, wp, bias + co, mult + co, sh, zp_out, out1 + co);
     }
 }
+
+static __attribute__((noinline)) void tm_conv_pixel_pair_float(
+        const int16_t *col0, const int16_t *col1, int32_t K, int32_t cout, const int8_t *w, const int32_t *bias,
+        const int32_t *mult, int32_t zp_out, int8_t *out0, int8_t *out1) {
+    tm_conv_pixel_pair_body(col0, col1, K, cout, w, bias, mult, 0, zp_out, out0, out1, TM_RQ_FLOAT);
+}
+
+static __attribute__((noinline)) void tm_conv_pixel_pair_fixed(
+        const int16_t *col0, const int16_t *col1, int32_t K, int32_t cout, const int8_t *w, const int32_t *bias,
+        const int32_t *mult, const int32_t *shift, int32_t zp_out, int8_t *out0, int8_t *out1) {
+    tm_conv_pixel_pair_body(col0, col1, K, cout, w, bias, mult, shift, zp_out, out0, out1, TM_RQ_FIXED);
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* The common case of the pass above with K a multiple of 4, the float rescale and only the
+ * channel pairs: few values live across the loop (the compiler otherwise reloads a dozen
+ * of them from the stack on every pass, as much as the MACs of a small layer cost). */
+static __attribute__((noinline)) void tm_conv_pairs_k4_float(
+        const int16_t *col0, const int16_t *col1, int32_t K4, int32_t pairs, const int8_t *wp,
+        const int32_t *bias, const int32_t *mult, int32_t zp_out, int8_t *o, int32_t cout) {
+    const int32_t *bend = bias + 2 * pairs;
+    for (; bias < bend; bias += 2, mult += 2, o += 2) {
+        const int16_t *c0 = col0, *c1 = col1;
+        int32_t a00 = bias[0], a01 = bias[1], a10 = a00, a11 = a01;
+        uint32_t t0, t1, t2, t3, x;
+        int32_t n = K4 >> 1;
+        if (K4 & 1) {
+            __asm volatile(TM_PAIR_BODY
+                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [a00] "+r"(a00), [a01] "+r"(a01),
+                  [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
+                  [t3] "=&r"(t3), [x] "=&r"(x)
+                :
+                : "memory");
+        }
+        if (n > 0) {
+            __asm volatile(
+                "1:\n\t" TM_PAIR_BODY TM_PAIR_BODY
+                "subs   %[n], %[n], #1\n\t"
+                "bne    1b\n\t"
+                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),
+                  [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                  [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x)
+                :
+                : "cc", "memory");
+        }
+        float s0, s1;
+        __builtin_memcpy(&s0, &mult[0], 4);
+        __builtin_memcpy(&s1, &mult[1], 4);
+        o[0] = tm_dw_out(a00, zp_out, 0, 0, s0, TM_RQ_FLOAT);
+        o[1] = tm_dw_out(a01, zp_out, 0, 0, s1, TM_RQ_FLOAT);
+        o[cout] = tm_dw_out(a10, zp_out, 0, 0, s0, TM_RQ_FLOAT);
+        o[cout + 1] = tm_dw_out(a11, zp_out, 0, 0, s1, TM_RQ_FLOAT);
+    }
+}
+#endif
 
 void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *col) {
@@ -247,7 +366,21 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
         const int32_t oy1 = (i + 1) / p->out_w, ox1 = i + 1 - oy1 * p->out_w;
         tm_im2col(p, in, oy0 * p->sh - p->pad_top, ox0 * p->sw - p->pad_left, col);
         tm_im2col(p, in, oy1 * p->sh - p->pad_top, ox1 * p->sw - p->pad_left, col1);
-        tm_conv_pixel_pair(col, col1, K, cout, w, bias, mult, shift, p->out_zp, out, out + cout);
+        if (shift) {
+            tm_conv_pixel_pair_fixed(col, col1, K, cout, w, bias, mult, shift, p->out_zp, out, out + cout);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+        } else if ((K & 3) == 0 && K > 0) {
+            const int32_t pairs = cout >> 1;
+            tm_conv_pairs_k4_float(col, col1, K >> 2, pairs, w, bias, mult, p->out_zp, out, cout);
+            if (cout & 1) {  /* the odd last channel: a plain row after the pairs */
+                const int8_t *wl = w + 2 * pairs * K;
+                tm_conv_pixel(col, K, 1, wl, bias + cout - 1, mult + cout - 1, 0, p->out_zp, out + cout - 1);
+                tm_conv_pixel(col1, K, 1, wl, bias + cout - 1, mult + cout - 1, 0, p->out_zp, out + 2 * cout - 1);
+            }
+#endif
+        } else {
+            tm_conv_pixel_pair_float(col, col1, K, cout, w, bias, mult, p->out_zp, out, out + cout);
+        }
         out += 2 * cout;
     }
     if (i < n) {
@@ -370,32 +503,6 @@ static void tm_dw_fill_plane(const tm_conv_params *p, const int8_t *in, int32_t 
         }
         if (n) *d = *src;
     }
-}
-
-/* Requantization modes of the depthwise 3x3 kernel, each a separate copy of its loop so that
- * no pixel pays for the choice: onnxruntime's float rescale, fixed point with a shift > 32 (the
- * usual case: one SMMUL and three ALU instructions) and the general fixed point. */
-enum { TM_RQ_FLOAT = 0, TM_RQ_FIXED_HI = 1, TM_RQ_FIXED = 2 };
-
-static inline __attribute__((always_inline)) int8_t tm_dw_out(int32_t acc, int32_t zp_out, int32_t m, int32_t sh,
-                                                              float scale, int mode) {
-    int32_t r;
-    if (mode == TM_RQ_FLOAT) {
-        const float prod = (float)acc * scale;
-#if defined(__ARM_FP) && !defined(TM_HOST_BUILD)
-        float as_int;
-        __asm("vcvtr.s32.f32 %0, %1" : "=t"(as_int) : "t"(prod));
-        __builtin_memcpy(&r, &as_int, 4);
-#else
-        r = (int32_t)__builtin_rintf(prod);
-#endif
-    } else if (mode == TM_RQ_FIXED_HI) {
-        const int32_t hi = (int32_t)(((int64_t)acc * (int64_t)m) >> 32);
-        r = ((hi >> (sh - 33)) + 1) >> 1;
-    } else {
-        r = tm_requantize(acc, m, sh);
-    }
-    return TM_SAT8(zp_out + r);
 }
 
 /* One channel: every output pixel, two per pass. `s` and `mode` are constants at each use (see
