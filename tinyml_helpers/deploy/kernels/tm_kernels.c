@@ -473,8 +473,8 @@ void tm_dwconv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, con
  * pixel, so with channels in the SIMD lanes every tap costs a load, two SXTB16 and four
  * 16x16 MACs for 4 MACs (~2.5 instructions per MAC before requantization). In one channel's
  * int16 plane two horizontally adjacent taps are one 32-bit word, so one SMLAD does two taps,
- * and two neighbouring output pixels share the row's words: 7 instructions per 6 MACs. The
- * widening costs ~2 instructions per input value, paid once per value. */
+ * and four vertically neighbouring output pixels share the rows they read: 41 instructions per
+ * 36 MACs at stride 1. The widening costs ~3 instructions per input value, paid once. */
 
 /* The padding of every channel's plane is the same (the input zero point), so it is written
  * once per layer; per channel only the input values are copied in. */
@@ -505,130 +505,97 @@ static void tm_dw_fill_plane(const tm_conv_params *p, const int8_t *in, int32_t 
     }
 }
 
-/* One channel: every output pixel, two per pass. `s` and `mode` are constants at each use (see
- * TM_DW3_VARIANT), so neither costs a branch per pixel. */
+/* One kernel row r of one output pixel: taps 0 and 1 with one SMLAD, tap 2 with a 16x16 MAC
+ * (weights: w0/w1/w2 = row pairs, wt = (w02, w12), wu = (w22, 0)). */
+#define TM_DW_ROW0(acc, x01, x23) do { acc = TM_SMLAD(w0, x01, acc); acc = TM_SMLABB(wt, x23, acc); } while (0)
+#define TM_DW_ROW1(acc, x01, x23) do { acc = TM_SMLAD(w1, x01, acc); acc = TM_SMLATB(wt, x23, acc); } while (0)
+#define TM_DW_ROW2(acc, x01, x23) do { acc = TM_SMLAD(w2, x01, acc); acc = TM_SMLABB(wu, x23, acc); } while (0)
+
+/* Asm fragments: load the row at [q] into x01 (taps 0, 1) and y (tap 2 in the low half), then
+ * advance q one plane row; and the three row MACs. */
+#define TM_DWA_LOAD "ldr %[x], [%[q]]\n\tldr %[y], [%[q], #4]\n\tadd %[q], %[q], %[sb]\n\t"
+#define TM_DWA_R0(A) "smlad " A ", %[w0], %[x], " A "\n\tsmlabb " A ", %[wt], %[y], " A "\n\t"
+#define TM_DWA_R1(A) "smlad " A ", %[w1], %[x], " A "\n\tsmlatb " A ", %[wt], %[y], " A "\n\t"
+#define TM_DWA_R2(A) "smlad " A ", %[w2], %[x], " A "\n\tsmlabb " A ", %[wu], %[y], " A "\n\t"
+
+/* One channel: every output pixel. Four vertically adjacent pixels per pass share the plane
+ * rows they read (stride 1: 6 rows for 4 pixels, each row feeding up to three of them), which
+ * works whatever the output width (the DS-CNN's is 5). `s` and `mode` are constants at each
+ * use (see TM_DW3_VARIANT), so neither costs a branch per pixel. */
 static inline __attribute__((always_inline)) void tm_dw3x3_channel(
         const int16_t *plane, int32_t cols, const int32_t s, int32_t oh, int32_t ow, int32_t C, const int16_t *wc,
         int32_t b, int32_t zp_out, int32_t m, int32_t sh, float scale, int8_t *out, int mode) {
     const uint32_t w0 = tm_read32(wc), w1 = tm_read32(wc + 2), w2 = tm_read32(wc + 4);
     const uint32_t wt = tm_read32(wc + 6), wu = tm_read32(wc + 8);  /* (w02, w12), (w22, 0) */
-    for (int32_t oy = 0; oy < oh; oy++) {
-        const int16_t *r0 = plane + oy * s * cols;
-        int8_t *o = out + oy * ow * C;
-        int32_t ox = 0;
-        if (s == 1) {
-            for (; ox + 1 < ow; ox += 2) {
-                const int16_t *q = r0 + ox;
-                int32_t a = b, bb = b;
+    const int32_t rs = ow * C;                /* output row stride */
+    const int32_t oh4 = oh & ~3;
+    for (int32_t ox = 0; ox < ow; ox++) {
+        const int16_t *col = plane + ox * s;
+        int8_t *o = out + ox * C;
+        int32_t oy = 0;
+        for (; oy < oh4; oy += 4) {
+            const int16_t *q = col + oy * s * cols;
+            int32_t a0 = b, a1 = b, a2 = b, a3 = b;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TM_HOST_BUILD)
-                /* Hand-scheduled (the compiler spilled the weights): 21 instructions, 18 MACs. */
-                uint32_t t0, t1, t2;
-                const uint32_t stride_b = (uint32_t)cols * 2;
+            /* Hand-scheduled: stride 1 = 41 instructions for 36 MACs, stride 2 = 51. */
+            uint32_t x, y;
+            const uint32_t sb = (uint32_t)cols * 2;
+            if (s == 1) {
                 __asm volatile(
-                    "ldr    %[t0], [%[q]]\n\t"
-                    "ldr    %[t1], [%[q], #2]\n\t"
-                    "ldr    %[t2], [%[q], #4]\n\t"
-                    "smlad  %[a], %[w0], %[t0], %[a]\n\t"
-                    "smlad  %[bb], %[w0], %[t1], %[bb]\n\t"
-                    "smlabb %[a], %[wt], %[t2], %[a]\n\t"
-                    "smlabt %[bb], %[wt], %[t2], %[bb]\n\t"
-                    "add    %[q], %[q], %[sb]\n\t"
-                    "ldr    %[t0], [%[q]]\n\t"
-                    "ldr    %[t1], [%[q], #2]\n\t"
-                    "ldr    %[t2], [%[q], #4]\n\t"
-                    "smlad  %[a], %[w1], %[t0], %[a]\n\t"
-                    "smlad  %[bb], %[w1], %[t1], %[bb]\n\t"
-                    "smlatb %[a], %[wt], %[t2], %[a]\n\t"
-                    "smlatt %[bb], %[wt], %[t2], %[bb]\n\t"
-                    "add    %[q], %[q], %[sb]\n\t"
-                    "ldr    %[t0], [%[q]]\n\t"
-                    "ldr    %[t1], [%[q], #2]\n\t"
-                    "ldr    %[t2], [%[q], #4]\n\t"
-                    "smlad  %[a], %[w2], %[t0], %[a]\n\t"
-                    "smlad  %[bb], %[w2], %[t1], %[bb]\n\t"
-                    "smlabb %[a], %[wu], %[t2], %[a]\n\t"
-                    "smlabt %[bb], %[wu], %[t2], %[bb]\n\t"
-                    : [a] "+r"(a), [bb] "+r"(bb), [q] "+r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
-                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(stride_b)
+                    TM_DWA_LOAD TM_DWA_R0("%[a0]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a0]") TM_DWA_R0("%[a1]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a0]") TM_DWA_R1("%[a1]") TM_DWA_R0("%[a2]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a1]") TM_DWA_R1("%[a2]") TM_DWA_R0("%[a3]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a2]") TM_DWA_R1("%[a3]")
+                    "ldr %[x], [%[q]]\n\tldr %[y], [%[q], #4]\n\t" TM_DWA_R2("%[a3]")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [q] "+r"(q), [x] "=&r"(x),
+                      [y] "=&r"(y)
+                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb)
                     : "memory");
-#else
-                uint32_t x01 = tm_read32(q), x12 = tm_read32(q + 1), x23 = tm_read32(q + 2);
-                a = TM_SMLAD(w0, x01, a); bb = TM_SMLAD(w0, x12, bb);
-                a = TM_SMLABB(wt, x23, a); bb = TM_SMLABT(wt, x23, bb);
-                q += cols;
-                x01 = tm_read32(q); x12 = tm_read32(q + 1); x23 = tm_read32(q + 2);
-                a = TM_SMLAD(w1, x01, a); bb = TM_SMLAD(w1, x12, bb);
-                a = TM_SMLATB(wt, x23, a); bb = TM_SMLATT(wt, x23, bb);
-                q += cols;
-                x01 = tm_read32(q); x12 = tm_read32(q + 1); x23 = tm_read32(q + 2);
-                a = TM_SMLAD(w2, x01, a); bb = TM_SMLAD(w2, x12, bb);
-                a = TM_SMLABB(wu, x23, a); bb = TM_SMLABT(wu, x23, bb);
-#endif
-                o[0] = tm_dw_out(a, zp_out, m, sh, scale, mode);
-                o[C] = tm_dw_out(bb, zp_out, m, sh, scale, mode);
-                o += 2 * C;
-            }
-        } else {  /* stride 2: pixel B starts where pixel A's last tap is */
-            for (; ox + 1 < ow; ox += 2) {
-                const int16_t *q = r0 + 2 * ox;
-                int32_t a = b, bb = b;
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TM_HOST_BUILD)
-                uint32_t t0, t1, t2;
-                const uint32_t stride_b = (uint32_t)cols * 2;
+            } else {
                 __asm volatile(
-                    "ldr    %[t0], [%[q]]\n\t"
-                    "ldr    %[t1], [%[q], #4]\n\t"
-                    "ldr    %[t2], [%[q], #8]\n\t"
-                    "smlad  %[a], %[w0], %[t0], %[a]\n\t"
-                    "smlad  %[bb], %[w0], %[t1], %[bb]\n\t"
-                    "smlabb %[a], %[wt], %[t1], %[a]\n\t"
-                    "smlabb %[bb], %[wt], %[t2], %[bb]\n\t"
-                    "add    %[q], %[q], %[sb]\n\t"
-                    "ldr    %[t0], [%[q]]\n\t"
-                    "ldr    %[t1], [%[q], #4]\n\t"
-                    "ldr    %[t2], [%[q], #8]\n\t"
-                    "smlad  %[a], %[w1], %[t0], %[a]\n\t"
-                    "smlad  %[bb], %[w1], %[t1], %[bb]\n\t"
-                    "smlatb %[a], %[wt], %[t1], %[a]\n\t"
-                    "smlatb %[bb], %[wt], %[t2], %[bb]\n\t"
-                    "add    %[q], %[q], %[sb]\n\t"
-                    "ldr    %[t0], [%[q]]\n\t"
-                    "ldr    %[t1], [%[q], #4]\n\t"
-                    "ldr    %[t2], [%[q], #8]\n\t"
-                    "smlad  %[a], %[w2], %[t0], %[a]\n\t"
-                    "smlad  %[bb], %[w2], %[t1], %[bb]\n\t"
-                    "smlabb %[a], %[wu], %[t1], %[a]\n\t"
-                    "smlabb %[bb], %[wu], %[t2], %[bb]\n\t"
-                    : [a] "+r"(a), [bb] "+r"(bb), [q] "+r"(q), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
-                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(stride_b)
+                    TM_DWA_LOAD TM_DWA_R0("%[a0]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a0]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a0]") TM_DWA_R0("%[a1]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a1]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a1]") TM_DWA_R0("%[a2]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a2]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a2]") TM_DWA_R0("%[a3]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a3]")
+                    "ldr %[x], [%[q]]\n\tldr %[y], [%[q], #4]\n\t" TM_DWA_R2("%[a3]")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [q] "+r"(q), [x] "=&r"(x),
+                      [y] "=&r"(y)
+                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb)
                     : "memory");
-#else
-                uint32_t x01 = tm_read32(q), x23 = tm_read32(q + 2), x45 = tm_read32(q + 4);
-                a = TM_SMLAD(w0, x01, a); bb = TM_SMLAD(w0, x23, bb);
-                a = TM_SMLABB(wt, x23, a); bb = TM_SMLABB(wt, x45, bb);
-                q += cols;
-                x01 = tm_read32(q); x23 = tm_read32(q + 2); x45 = tm_read32(q + 4);
-                a = TM_SMLAD(w1, x01, a); bb = TM_SMLAD(w1, x23, bb);
-                a = TM_SMLATB(wt, x23, a); bb = TM_SMLATB(wt, x45, bb);
-                q += cols;
-                x01 = tm_read32(q); x23 = tm_read32(q + 2); x45 = tm_read32(q + 4);
-                a = TM_SMLAD(w2, x01, a); bb = TM_SMLAD(w2, x23, bb);
-                a = TM_SMLABB(wu, x23, a); bb = TM_SMLABB(wu, x45, bb);
-#endif
-                o[0] = tm_dw_out(a, zp_out, m, sh, scale, mode);
-                o[C] = tm_dw_out(bb, zp_out, m, sh, scale, mode);
-                o += 2 * C;
             }
+#else
+            uint32_t r[9][2];
+            for (int32_t k = 0; k < 3 * s + 3 && k < 9; k++) {
+                r[k][0] = tm_read32(q + k * cols);
+                r[k][1] = tm_read32(q + k * cols + 2);
+            }
+            TM_DW_ROW0(a0, r[0][0], r[0][1]); TM_DW_ROW1(a0, r[1][0], r[1][1]); TM_DW_ROW2(a0, r[2][0], r[2][1]);
+            TM_DW_ROW0(a1, r[s][0], r[s][1]); TM_DW_ROW1(a1, r[s + 1][0], r[s + 1][1]);
+            TM_DW_ROW2(a1, r[s + 2][0], r[s + 2][1]);
+            TM_DW_ROW0(a2, r[2 * s][0], r[2 * s][1]); TM_DW_ROW1(a2, r[2 * s + 1][0], r[2 * s + 1][1]);
+            TM_DW_ROW2(a2, r[2 * s + 2][0], r[2 * s + 2][1]);
+            TM_DW_ROW0(a3, r[3 * s][0], r[3 * s][1]); TM_DW_ROW1(a3, r[3 * s + 1][0], r[3 * s + 1][1]);
+            TM_DW_ROW2(a3, r[3 * s + 2][0], r[3 * s + 2][1]);
+#endif
+            o[0] = tm_dw_out(a0, zp_out, m, sh, scale, mode);
+            o[rs] = tm_dw_out(a1, zp_out, m, sh, scale, mode);
+            o[2 * rs] = tm_dw_out(a2, zp_out, m, sh, scale, mode);
+            o[3 * rs] = tm_dw_out(a3, zp_out, m, sh, scale, mode);
+            o += 4 * rs;
         }
-        if (ox < ow) {  /* odd output width: the last pixel alone */
-            const int16_t *q = r0 + ox * s;
+        for (; oy < oh; oy++) {  /* the last oh % 4 pixels of the column, one at a time */
+            const int16_t *q = col + oy * s * cols;
             int32_t a = b;
-            a = TM_SMLAD(w0, tm_read32(q), a); a = TM_SMLABB(wt, tm_read32(q + 2), a);
-            q += cols;
-            a = TM_SMLAD(w1, tm_read32(q), a); a = TM_SMLATB(wt, tm_read32(q + 2), a);
-            q += cols;
-            a = TM_SMLAD(w2, tm_read32(q), a); a = TM_SMLABB(wu, tm_read32(q + 2), a);
+            TM_DW_ROW0(a, tm_read32(q), tm_read32(q + 2));
+            TM_DW_ROW1(a, tm_read32(q + cols), tm_read32(q + cols + 2));
+            TM_DW_ROW2(a, tm_read32(q + 2 * cols), tm_read32(q + 2 * cols + 2));
             o[0] = tm_dw_out(a, zp_out, m, sh, scale, mode);
+            o += rs;
         }
     }
 }
