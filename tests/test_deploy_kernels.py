@@ -205,6 +205,19 @@ def test_add_matches_reference(lib):
     assert np.abs(out - exact).max() <= 1
 
 
+@pytest.mark.parametrize("ratios", [(0.7, 0.4), (1.6, 0.9), (0.003, 0.001)], ids=["shift31", "shift30", "shift>32"])
+def test_add_fast_and_general_paths_match_reference(lib, ratios):
+    rng = np.random.default_rng(5)
+    a, b = (rng.integers(-128, 128, 101).astype(np.int8) for _ in range(2))
+    ma, mb, sh = quant.add_multipliers(*ratios)
+    want = quant.add_ref(a, b, 9, -4, ma, mb, sh, -2)
+    out = np.zeros(101, np.int8)
+    lib.tm_add(ptr(a), ptr(b), ptr(out), 101, 9, -4, ma, mb, sh, -2, -128, 127)
+    np.testing.assert_array_equal(out, want)
+    lib.tm_add(ptr(a), ptr(b), ptr(out), 101, 9, -4, ma, mb, sh, -2, -20, 50)  # a fused clamp
+    np.testing.assert_array_equal(out, np.clip(want, -20, 50))
+
+
 def test_maxpool_pad_and_clamp_match_reference(lib):
     rng = np.random.default_rng(4)
     x = rng.integers(-128, 128, (7, 6, 3)).astype(np.int8)

@@ -641,9 +641,27 @@ void tm_dwconv3x3(const tm_conv_params *p, const int8_t *in, const int16_t *w, c
 
 void tm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, int32_t zp_a, int32_t zp_b,
             int32_t mult_a, int32_t mult_b, int32_t shift, int32_t zp_out, int32_t act_min, int32_t act_max) {
+    /* The rounding constant starts the 64-bit accumulator, so an element is two SMLALs and a
+     * two-word shift (the result fits in 32 bits). The common case (int8 range, shift < 32,
+     * as add_multipliers makes it for ratios near 1) runs a loop with nothing else in it. */
     const int64_t half = (int64_t)1 << (shift - 1);
+    if (act_min == -128 && act_max == 127 && shift < 32) {
+        const uint32_t half_lo = (uint32_t)half;
+        const int32_t up = 32 - shift;
+#pragma clang loop unroll(disable)
+        for (int32_t i = 0; i < n; i++) {
+            int64_t acc = (int64_t)half_lo;
+            acc += (int64_t)(a[i] - zp_a) * mult_a;
+            acc += (int64_t)(b[i] - zp_b) * mult_b;
+            const int32_t v = (int32_t)(((uint32_t)acc >> shift) | ((uint32_t)(acc >> 32) << up));
+            out[i] = TM_SAT8(zp_out + v);
+        }
+        return;
+    }
     for (int32_t i = 0; i < n; i++) {
-        const int64_t acc = (int64_t)(a[i] - zp_a) * mult_a + (int64_t)(b[i] - zp_b) * mult_b + half;
+        int64_t acc = half;
+        acc += (int64_t)(a[i] - zp_a) * mult_a;
+        acc += (int64_t)(b[i] - zp_b) * mult_b;
         out[i] = tm_saturate(zp_out + (int32_t)(acc >> shift), act_min, act_max);
     }
 }
