@@ -103,13 +103,14 @@ def test_conv2d_matches_reference(lib, case, requant):
     p = ConvParams(h, w, cin, oh, ow, cout, kh, kw, stride[0], stride[1], pads[0], pads[1], dil[0], dil[1],
                    zx, zy, -128, 127)
     out = np.zeros(want.shape, np.int8)
-    col = np.zeros(2 * (kh * kw * cin + 1) + 8, np.int16)
+    col = np.full(2 * ((kh * kw * cin + 3) // 4 * 4) + 2, 0x5555, np.int16)
     packed = np.ascontiguousarray(pack_conv_weights(wt))
     if requant == "float":  # float32 scales passed as bit patterns, shift = NULL
         lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias), ptr(real), None, ptr(out), ptr(col))
     else:
         lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias), ptr(mult), ptr(shift), ptr(out), ptr(col))
     np.testing.assert_array_equal(out, want)
+    assert (col[-2:] == 0x5555).all(), "the kernel wrote past the im2col buffer codegen sizes for it"
 
 
 DW_CASES = [  # (H, W, C, kh, kw, stride, pads, dilation)
@@ -235,10 +236,12 @@ def test_maxpool_pad_and_clamp_match_reference(lib):
 
 
 def test_pack_conv_weights_interleaves_channel_pairs():
+    # rows zero-padded to a multiple of 4, groups permuted (w0, w2, w1, w3), pairs interleaved
     w = np.arange(10, dtype=np.int8).reshape(1, 1, 1, 10)
-    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 4, 6, 5, 7, 8, 9]
+    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 4, 6, 5, 7, 8, 0, 9, 0]
     w = np.arange(15, dtype=np.int8).reshape(3, 1, 1, 5)
-    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 5, 7, 6, 8, 4, 9, 10, 12, 11, 13, 14]
+    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 5, 7, 6, 8, 4, 0, 0, 0, 9, 0, 0, 0,
+                                             10, 12, 11, 13, 14, 0, 0, 0]
 
 
 def test_reference_rejects_nothing_silently():

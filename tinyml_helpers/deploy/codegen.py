@@ -537,17 +537,19 @@ def plan_model_arena(model: Int8Model, alignment: int = 4) -> Any:
 def pack_conv_weights(w_ohwi: np.ndarray) -> np.ndarray:
     """Conv weights (Cout, kh, kw, Cin) in the order ``tm_conv2d`` reads them, as one flat array.
 
-    Rows have K = kh*kw*Cin values; each group of 4 is permuted to (w0, w2, w1, w3) so that
-    SXTB16 yields the int16 pair (w0, w1) and SXTB16 ROR 8 the pair (w2, w3). Output channels
-    go in pairs whose rows are interleaved group by group (one pointer feeds both), then the
-    K % 4 tail of each; an odd last channel is a plain row.
+    Rows have K = kh*kw*Cin values, zero-padded to a multiple of 4 (the kernel's im2col
+    buffer is padded the same way, so no layer needs a scalar tail loop); each group of 4 is
+    permuted to (w0, w2, w1, w3) so that SXTB16 yields the int16 pair (w0, w1) and SXTB16
+    ROR 8 the pair (w2, w3). Output channels go in pairs whose rows are interleaved group by
+    group (one pointer feeds both); an odd last channel is a plain row.
 
     Example:
         >>> pack_conv_weights(np.arange(10, dtype=np.int8).reshape(2, 1, 1, 5)).tolist()
-        [0, 2, 1, 3, 5, 7, 6, 8, 4, 9]
+        [0, 2, 1, 3, 5, 7, 6, 8, 4, 0, 0, 0, 9, 0, 0, 0]
     """
     w = np.asarray(w_ohwi, np.int8)
-    rows = w.reshape(w.shape[0], -1).copy()
+    rows = w.reshape(w.shape[0], -1)
+    rows = np.concatenate([rows, np.zeros((rows.shape[0], -rows.shape[1] % 4), np.int8)], axis=1)
     cout, k = rows.shape
     k4 = k // 4 * 4
     body = rows[:, :k4].reshape(cout, -1, 4)[:, :, [0, 2, 1, 3]]  # (cout, k/4, 4)
@@ -775,7 +777,7 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
     plan = plan_model_arena(model, alignment)
     offsets = dict(plan.offsets)
     # im2col scratch: two output pixels at a time (see tm_conv2d)
-    col_entries = 2 * max([int(np.prod(l.params["w"].shape[1:])) + 1 for l in model.layers
+    col_entries = 2 * max([(int(np.prod(l.params["w"].shape[1:])) + 3) // 4 * 4 for l in model.layers
                            if l.kind in ("conv", "dense")] + [4])
     # ... and the depthwise 3x3 kernel's one-channel plane (see tm_dwconv3x3)
     col_entries = max([col_entries] + [dw3x3_plane_entries(*model.tensors[l.output].shape[1:], l.params["stride"][0])

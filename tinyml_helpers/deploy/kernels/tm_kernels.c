@@ -147,6 +147,8 @@ static void tm_im2col(const tm_conv_params *p, const int8_t *in, int32_t iy0, in
             col += c;
         }
     }
+    /* the rows are padded to a multiple of 4 (codegen.pack_conv_weights): zeros meet zeros */
+    for (int32_t k = (p->kh * p->kw * c) & 3; k && k < 4; k++) *col++ = 0;
 }
 
 /* Weight layout (see codegen.pack_conv_weights): output channels in pairs; a pair's block
@@ -358,7 +360,9 @@ static __attribute__((noinline)) void tm_conv_pairs_k4_float(
 
 void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *col) {
-    const int32_t K = p->kh * p->kw * p->in_c, cout = p->out_c, n = p->out_h * p->out_w;
+    /* K rounded up to a multiple of 4: the weight rows and the im2col buffer carry zeros up to
+     * it, so every layer runs the SIMD loop without a scalar tail. */
+    const int32_t K = (p->kh * p->kw * p->in_c + 3) & ~3, cout = p->out_c, n = p->out_h * p->out_w;
     int16_t *col1 = col + ((K + 1) & ~1);  /* keep the second buffer word-aligned */
     int32_t i = 0;
     for (; i + 1 < n; i += 2) {
