@@ -114,3 +114,14 @@ def test_timing_for_mcu_and_bad_parameters():
         CortexM4Timing(flash_wait_states=-1)
     with pytest.raises(ValueError, match="flash_line_bytes"):
         CortexM4Timing(flash_line_bytes=3)
+
+
+def test_latency_energy_from_cycles():
+    e = timing.latency_energy(6_400_000, "nRF52840", margin=0.1)
+    assert e["latency_s"] == pytest.approx((0.1, 0.11))
+    assert e["energy_j"][0] == pytest.approx(6_400_000 * 52e-12 * 3.0)
+    assert "energy_j" not in timing.latency_energy(1e6, "STM32L4R5")
+    with pytest.raises(ValueError, match="no clock"):
+        timing.latency_energy(1e6, "seed example")
+    with pytest.raises(ValueError, match="cycles must be positive"):
+        timing.latency_energy(0, "nRF52840")

@@ -58,3 +58,16 @@ def test_bad_inputs_are_refused():
         kc.torch_layer_costs(torch.nn.Conv2d(4, 4, 3, groups=2), (4, 5, 5))
     with pytest.raises(FileNotFoundError, match="measure_kernel_costs"):
         kc.load_cost_table("/nonexistent/costs.json")
+
+
+def test_benchmarks_helpers_validate_inputs():
+    import numpy as np
+
+    from tinyml_helpers.deploy import benchmarks
+
+    ref = benchmarks.MLPERF_TINY_KWS["X-CUBE-AI 10.2 (STM32L4R5)"]
+    assert benchmarks.cycles_per_mac(ref["latency_s"], ref["clock_hz"], benchmarks.DSCNN_MACS) == pytest.approx(1.96, abs=0.01)
+    with pytest.raises(ValueError, match="must be positive"):
+        benchmarks.cycles_per_mac(0.0, 1e6, 1e6)
+    with pytest.raises(ValueError, match="calibration must be"):
+        benchmarks.deploy_torch(torch.nn.Conv2d(1, 2, 1), (1, 4, 4), np.zeros((3, 1, 5, 4), np.float32), "/tmp/x")

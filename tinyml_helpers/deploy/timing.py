@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["CortexM4Timing", "BlockCost", "classify", "block_cost", "CycleCounter", "MODEL_MARGIN",
-           "timing_for_mcu"]
+           "timing_for_mcu", "latency_energy"]
 
 # What the model leaves out (see the module docstring), as a fraction of the modelled cycles:
 # an upper allowance, stated with every latency the course reports from it.
@@ -338,3 +338,32 @@ def timing_for_mcu(mcu: Any) -> CortexM4Timing:
                          "Cortex-M4 with the DSP extension (SMLAD, SXTB16) and, for requant='float', an FPU. "
                          "Pick a Cortex-M4F from the catalog (e.g. nRF52840, STM32L4R5).")
     return CortexM4Timing(flash_wait_states=int(m.flash_wait_states or 0))
+
+
+def latency_energy(cycles: float, mcu: Any, margin: float = MODEL_MARGIN) -> dict[str, Any]:
+    """Latency and energy of ``cycles`` (from the timing model) on a catalog MCU, as the model's
+    figure and an upper bound with ``margin`` for what the model leaves out.
+
+    Returns ``latency_s`` and ``energy_j`` as ``(model, model x (1 + margin))`` (energy only
+    when the catalog has the MCU's run current), ``inferences_per_s`` and ``active_power_w``.
+
+    Example:
+        >>> e = latency_energy(3_200_000, "nRF52840")
+        >>> round(e["latency_s"][0] * 1e3, 1), round(e["latency_s"][1] * 1e3, 1)
+        (50.0, 57.5)
+    """
+    from ..cost import get_mcu
+
+    m = get_mcu(mcu)
+    if not m.clock_hz:
+        raise ValueError(f"{m.name} has no clock frequency in the catalog: cycles cannot become seconds")
+    if not cycles > 0 or not margin >= 0:
+        raise ValueError(f"cycles must be positive and margin >= 0, got {cycles!r}, {margin!r}")
+    lat = (cycles / m.clock_hz, cycles * (1 + margin) / m.clock_hz)
+    out: dict[str, Any] = {"cycles": float(cycles), "clock_hz": float(m.clock_hz), "margin": float(margin),
+                           "latency_s": lat, "inferences_per_s": (1 / lat[0], 1 / lat[1])}
+    per_cycle = m.energy_per_cycle_j()
+    if per_cycle is not None:
+        out["energy_j"] = (cycles * per_cycle, cycles * (1 + margin) * per_cycle)
+        out["active_power_w"] = per_cycle * m.clock_hz
+    return out
