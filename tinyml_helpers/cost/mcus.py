@@ -13,7 +13,13 @@ round, order-of-magnitude figures chosen for this course, not measurements: Cort
 have 2-way 16-bit SIMD multiply-accumulate instructions (``SMLAD``; Arm Cortex-M4/M7
 Technical Reference Manuals) that CMSIS-NN builds on (Lai, Suda, Chandra, "CMSIS-NN:
 Efficient Neural Network Kernels for Arm Cortex-M CPUs", arXiv:1801.06601, 2018), and the
-M7 dual-issues; the M0+ has neither. Replace them with the throughput you measure.
+M7 dual-issues; the M0+ has neither. Replace them with the throughput you measure: for a
+Cortex-M4 with a target latency, ``scaling.Budget.from_mcu`` does, budgeting cycles against the
+course firmware's measured kernel costs (``deploy.kernel_costs``) instead.
+
+``flash_wait_states`` (with ``flash_source``) is the number of cycles a flash read stalls the
+core at the catalog clock; the emulator's timing model (``deploy.timing``) charges it on data
+loads from flash.
 
 Where the datasheet states a run-mode current, ``run_current_ua_per_mhz`` and
 ``supply_v`` give an energy-per-cycle estimate (:meth:`MCU.energy_per_cycle_j`).
