@@ -629,7 +629,8 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
         text = [str(int(v)) for v in flat]
     lines = [", ".join(text[i:i + per_line]) for i in range(0, len(text), per_line)]
     body = ",\n    ".join(lines) if lines else "0"
-    return f"static const {ctype} {name}[{max(len(flat), 1)}] = {{\n    {body}\n}};\n"
+    # word-aligned: the kernels read weights with LDRD, which faults on unaligned addresses
+    return f"static const {ctype} {name}[{max(len(flat), 1)}] __attribute__((aligned(4))) = {{\n    {body}\n}};\n"
 
 
 def _cident(i: int) -> str:
