@@ -170,7 +170,7 @@ def test_depthwise_3x3_fast_kernel_matches_reference(lib, case, requant):
     oh, ow, _ = want.shape
     p = ConvParams(h, w, c, oh, ow, c, 3, 3, s, s, pads[0], pads[1], 1, 1, zx, zy, -128, 127)
     out = np.zeros(want.shape, np.int8)
-    plane = np.full(codegen.dw3x3_plane_entries(oh, ow, s) + 2, 0x7777, np.int16)
+    plane = np.full(codegen.dw3x3_plane_entries(oh, ow, s, c) + 2, 0x7777, np.int16)
     packed = np.ascontiguousarray(codegen.pack_dw3x3_weights(wt))
     rq = (ptr(real), None) if requant == "float" else (ptr(mult), ptr(shift))
     lib.tm_dwconv3x3(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias_zp), *rq, ptr(out), ptr(plane))
@@ -192,6 +192,8 @@ def test_shapes_the_fast_depthwise_kernel_cannot_run_fall_back_to_the_general_on
         codegen.pack_dw3x3_weights(np.zeros((5, 3, 2), np.int8))
     with pytest.raises(ValueError, match=">= 1"):
         codegen.dw3x3_plane_entries(0, 4, 1)
+    with pytest.raises(ValueError, match=">= 1"):
+        codegen.dw3x3_plane_entries(3, 4, 1, channels=0)
 
 
 def test_add_matches_reference(lib):

@@ -596,19 +596,21 @@ def dw3x3_fast_path(layer: Layer) -> bool:
             and p["stride"][0] == p["stride"][1] and p["stride"][0] in (1, 2))
 
 
-def dw3x3_plane_entries(out_h: int, out_w: int, stride: int) -> int:
-    """int16 entries of the channel plane ``tm_dwconv3x3`` widens one channel into: the rows
-    and (even) columns its output pixels read.
+def dw3x3_plane_entries(out_h: int, out_w: int, stride: int, channels: int = 1) -> int:
+    """int16 entries of the channel planes ``tm_dwconv3x3`` widens the input into: the rows
+    and (even) columns its output pixels read, for four channels at once (one when the layer
+    has fewer than four).
 
     Example:
-        >>> dw3x3_plane_entries(25, 20, 1)
-        648
+        >>> dw3x3_plane_entries(25, 20, 1), dw3x3_plane_entries(25, 20, 1, channels=16)
+        (648, 2592)
     """
-    if min(out_h, out_w, stride) < 1:
-        raise ValueError(f"out_h, out_w and stride must be >= 1, got {out_h}, {out_w}, {stride}")
+    if min(out_h, out_w, stride, channels) < 1:
+        raise ValueError(f"out_h, out_w, stride and channels must be >= 1, got {out_h}, {out_w}, {stride}, "
+                         f"{channels}")
     rows = (out_h - 1) * stride + 3
     cols = ((out_w - 1) * stride + 4 + 1) & ~1
-    return rows * cols
+    return rows * cols * (4 if channels >= 4 else 1)
 
 
 REQUANT_MODES = ("fixed", "float")
@@ -781,7 +783,8 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
     col_entries = 2 * max([(int(np.prod(l.params["w"].shape[1:])) + 3) // 4 * 4 for l in model.layers
                            if l.kind in ("conv", "dense")] + [4])
     # ... and the depthwise 3x3 kernel's one-channel plane (see tm_dwconv3x3)
-    col_entries = max([col_entries] + [dw3x3_plane_entries(*model.tensors[l.output].shape[1:], l.params["stride"][0])
+    col_entries = max([col_entries] + [dw3x3_plane_entries(*model.tensors[l.output].shape[1:], l.params["stride"][0],
+                                                           model.tensors[l.output].shape[0])
                                        for l in model.layers if dw3x3_fast_path(l)])
     col_entries += col_entries % 2  # whole words
     arena = max(int(plan.total_bytes), 4)

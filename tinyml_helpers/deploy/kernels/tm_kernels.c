@@ -619,27 +619,65 @@ TM_DW3_VARIANT(tm_dw3_s2_fixhi, 2, TM_RQ_FIXED_HI)
 TM_DW3_VARIANT(tm_dw3_s1_fix, 1, TM_RQ_FIXED)
 TM_DW3_VARIANT(tm_dw3_s2_fix, 2, TM_RQ_FIXED)
 
+/* Channels c..c+3 into four planes `pstride` entries apart: one word load gives the four
+ * channels of a pixel, SXTB16 splits them into (c, c+2) and (c+1, c+3): ~3 instructions per
+ * value instead of ~6 one channel at a time. */
+static void tm_dw_fill_planes4(const tm_conv_params *p, const int8_t *in, int32_t c, int16_t *plane,
+                               int32_t rows, int32_t cols, int32_t pstride) {
+    const int32_t C = p->in_c, H = p->in_h, W = p->in_w, top = p->pad_top;
+    const int32_t left = p->pad_left < cols ? p->pad_left : cols;
+    const int32_t n_in = W < cols - left ? W : cols - left;
+    const int32_t y_end = H + top < rows ? H + top : rows;
+    const int8_t *src_row = in + c;
+    for (int32_t r = top; r < y_end; r++, src_row += W * C) {
+        const int8_t *src = src_row;
+        int16_t *d = plane + r * cols + left;
+        for (int32_t n = n_in; n > 0; n--) {
+            const uint32_t v = tm_read32(src);
+            const uint32_t e = TM_SXTB16(v), o = TM_SXTB16_ROR8(v);
+            src += C;
+            d[0] = (int16_t)e;
+            d[pstride] = (int16_t)o;
+            d[2 * pstride] = (int16_t)(e >> 16);
+            d[3 * pstride] = (int16_t)(o >> 16);
+            d++;
+        }
+    }
+}
+
+static void tm_dw3_run(const tm_conv_params *p, const int16_t *plane, int32_t cols, const int16_t *w,
+                       const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int8_t *out, int32_t c) {
+    const int32_t s = p->sh, oh = p->out_h, ow = p->out_w, C = p->in_c, zp_out = p->out_zp;
+    const int16_t *wc = w + 10 * c;
+    const int32_t b = bias_zp[c];
+    if (!shift) {
+        float scale;
+        __builtin_memcpy(&scale, &mult[c], 4);
+        (s == 1 ? tm_dw3_s1_float : tm_dw3_s2_float)(plane, cols, oh, ow, C, wc, b, zp_out, 0, 0, scale, out + c);
+    } else if (shift[c] > 32) {
+        (s == 1 ? tm_dw3_s1_fixhi : tm_dw3_s2_fixhi)(plane, cols, oh, ow, C, wc, b, zp_out, mult[c], shift[c],
+                                                     0.0f, out + c);
+    } else {
+        (s == 1 ? tm_dw3_s1_fix : tm_dw3_s2_fix)(plane, cols, oh, ow, C, wc, b, zp_out, mult[c], shift[c],
+                                                 0.0f, out + c);
+    }
+}
+
 void tm_dwconv3x3(const tm_conv_params *p, const int8_t *in, const int16_t *w, const int32_t *bias_zp,
                   const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *plane) {
-    const int32_t s = p->sh, oh = p->out_h, ow = p->out_w, C = p->in_c, zp_out = p->out_zp;
+    const int32_t s = p->sh, oh = p->out_h, ow = p->out_w, C = p->in_c;
     /* rows and (even) columns the output pixels read, including the pair loads' last word */
-    const int32_t rows = (oh - 1) * s + 3, cols = ((ow - 1) * s + 4 + 1) & ~1;
-    tm_dw_pad_plane(p, plane, rows, cols);
-    for (int32_t c = 0; c < C; c++) {
-        const int16_t *wc = w + 10 * c;
-        const int32_t b = bias_zp[c];
+    const int32_t rows = (oh - 1) * s + 3, cols = ((ow - 1) * s + 4 + 1) & ~1, ps = rows * cols;
+    const int32_t nplanes = C >= 4 ? 4 : 1;
+    tm_dw_pad_plane(p, plane, nplanes * rows, cols);
+    int32_t c = 0;
+    for (; c + 4 <= C; c += 4) {  /* four channels per fill */
+        tm_dw_fill_planes4(p, in, c, plane, rows, cols, ps);
+        for (int32_t k = 0; k < 4; k++) tm_dw3_run(p, plane + k * ps, cols, w, bias_zp, mult, shift, out, c + k);
+    }
+    for (; c < C; c++) {
         tm_dw_fill_plane(p, in, c, plane, rows, cols);
-        if (!shift) {
-            float scale;
-            __builtin_memcpy(&scale, &mult[c], 4);
-            (s == 1 ? tm_dw3_s1_float : tm_dw3_s2_float)(plane, cols, oh, ow, C, wc, b, zp_out, 0, 0, scale, out + c);
-        } else if (shift[c] > 32) {
-            (s == 1 ? tm_dw3_s1_fixhi : tm_dw3_s2_fixhi)(plane, cols, oh, ow, C, wc, b, zp_out, mult[c], shift[c],
-                                                         0.0f, out + c);
-        } else {
-            (s == 1 ? tm_dw3_s1_fix : tm_dw3_s2_fix)(plane, cols, oh, ow, C, wc, b, zp_out, mult[c], shift[c],
-                                                     0.0f, out + c);
-        }
+        tm_dw3_run(p, plane, cols, w, bias_zp, mult, shift, out, c);
     }
 }
 

@@ -49,7 +49,8 @@ void tm_dwconv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, con
  * output pixels per pass, one SMLAD per kernel row and pixel for taps 0 and 1 plus one 16x16
  * MAC for tap 2, the row's input words shared by both pixels. `w` holds 10 int16 per channel
  * (see codegen.pack_dw3x3_weights): (w00,w01) (w10,w11) (w20,w21) (w02,w12) (w22,0).
- * `plane` needs tm_dw3x3_plane_entries(p) int16 entries. */
+ * `plane` needs codegen.dw3x3_plane_entries(out_h, out_w, stride, channels) int16 entries (up to four
+ * channel planes: four channels are widened from one word load). */
 void tm_dwconv3x3(const tm_conv_params *p, const int8_t *in, const int16_t *w, const int32_t *bias_zp,
                   const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *plane);
 
