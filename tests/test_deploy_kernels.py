@@ -249,3 +249,52 @@ def test_pack_conv_weights_interleaves_channel_pairs():
 def test_reference_rejects_nothing_silently():
     with pytest.raises(ValueError, match="too large"):
         quant.quantize_multiplier(2.0**31)
+
+
+def _random_shapes(seed, n):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        h, w = (int(v) for v in rng.integers(1, 12, 2))
+        c = int(rng.integers(1, 19))
+        s = int(rng.integers(1, 3))
+        pads = tuple(int(v) for v in rng.integers(0, 2, 4))
+        if (h + pads[0] + pads[2] - 3) < 0 or (w + pads[1] + pads[3] - 3) < 0:
+            continue  # the 3x3 window must fit the padded input
+        yield h, w, c, s, pads
+
+
+@pytest.mark.parametrize("case", list(_random_shapes(7, 24)), ids=lambda c: "x".join(map(str, c[:4])) + "p" + "".join(map(str, c[4])))
+def test_kernels_on_random_shapes(lib, case):
+    """Both fast kernels (depthwise 3x3 and the padded-row conv) against the references on
+    random sizes, channel counts (most not a multiple of 4), strides and asymmetric padding."""
+    h, w, c, s, pads = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
+    zx, zy = int(rng.integers(-30, 30)), int(rng.integers(-30, 30))
+    real = rng.uniform(1e-3, 0.05, 20).astype(np.float32)
+    # depthwise 3x3
+    wt = rng.integers(-127, 128, (3, 3, c)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    bias_zp = (bias - zx * wt.astype(np.int64).sum(axis=(0, 1))).astype(np.int32)
+    want = quant.dwconv2d_ref(x, wt, bias, zx, zy, None, None, (s, s), pads, (1, 1), real=real[:c])
+    oh, ow, _ = want.shape
+    p = ConvParams(h, w, c, oh, ow, c, 3, 3, s, s, pads[0], pads[1], 1, 1, zx, zy, -128, 127)
+    out = np.zeros(want.shape, np.int8)
+    plane = np.zeros(codegen.dw3x3_plane_entries(oh, ow, s, c), np.int16)
+    lib.tm_dwconv3x3(ctypes.byref(p), ptr(x), ptr(np.ascontiguousarray(codegen.pack_dw3x3_weights(wt))),
+                     ptr(bias_zp), ptr(real), None, ptr(out), ptr(plane))
+    np.testing.assert_array_equal(out, want)
+    # standard conv, 3x3 and 1x1, odd output channel counts
+    for k in (3, 1):
+        cout = int(rng.integers(1, 8))
+        wc = rng.integers(-127, 128, (cout, k, k, c)).astype(np.int8)
+        bc = rng.integers(-5000, 5000, cout).astype(np.int32)
+        kp = pads if k == 3 else (0, 0, 0, 0)
+        want = quant.conv2d_ref(x, wc, bc, zx, zy, None, None, (s, s), kp, (1, 1), real=real[:cout])
+        oh, ow, _ = want.shape
+        p = ConvParams(h, w, c, oh, ow, cout, k, k, s, s, kp[0], kp[1], 1, 1, zx, zy, -128, 127)
+        out = np.zeros(want.shape, np.int8)
+        col = np.zeros(2 * ((k * k * c + 3) // 4 * 4), np.int16)
+        lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(np.ascontiguousarray(pack_conv_weights(wc))), ptr(bc), ptr(real),
+                      None, ptr(out), ptr(col))
+        np.testing.assert_array_equal(out, want)
