@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tinyml_helpers.deploy import quant, toolchain
+from tinyml_helpers.deploy import codegen
 from tinyml_helpers.deploy.codegen import pack_conv_weights
 
 
@@ -102,13 +103,14 @@ def test_conv2d_matches_reference(lib, case, requant):
     p = ConvParams(h, w, cin, oh, ow, cout, kh, kw, stride[0], stride[1], pads[0], pads[1], dil[0], dil[1],
                    zx, zy, -128, 127)
     out = np.zeros(want.shape, np.int8)
-    col = np.zeros(2 * (kh * kw * cin + 1) + 8, np.int16)
+    col = np.full(2 * ((kh * kw * cin + 3) // 4 * 4) + 2, 0x5555, np.int16)
     packed = np.ascontiguousarray(pack_conv_weights(wt))
     if requant == "float":  # float32 scales passed as bit patterns, shift = NULL
         lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias), ptr(real), None, ptr(out), ptr(col))
     else:
         lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias), ptr(mult), ptr(shift), ptr(out), ptr(col))
     np.testing.assert_array_equal(out, want)
+    assert (col[-2:] == 0x5555).all(), "the kernel wrote past the im2col buffer codegen sizes for it"
 
 
 DW_CASES = [  # (H, W, C, kh, kw, stride, pads, dilation)
@@ -139,6 +141,61 @@ def test_depthwise_conv_matches_reference(lib, case):
     np.testing.assert_array_equal(out, want)
 
 
+DW3_CASES = [  # (H, W, C, stride, pads (t, l, b, r)): odd sizes, C not a multiple of 4, asymmetric pads
+    (6, 5, 8, 1, (1, 1, 1, 1)),
+    (7, 9, 6, 2, (1, 1, 1, 1)),
+    (5, 5, 3, 1, (0, 0, 0, 0)),
+    (9, 7, 5, 2, (0, 0, 1, 1)),
+    (4, 6, 1, 2, (1, 1, 1, 1)),
+    (49, 40, 1, 2, (1, 1, 1, 1)),
+    (3, 3, 7, 1, (2, 2, 2, 2)),
+    (8, 3, 13, 2, (1, 0, 0, 1)),
+]
+
+
+@pytest.mark.parametrize("requant", ["fixed", "float"])
+@pytest.mark.parametrize("case", DW3_CASES, ids=lambda c: "x".join(map(str, c[:4])))
+def test_depthwise_3x3_fast_kernel_matches_reference(lib, case, requant):
+    h, w, c, s, pads = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
+    wt = rng.integers(-127, 128, (3, 3, c)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    mult, shift = rand_requant(rng, c, 1e-3, 0.1)
+    real = rng.uniform(1e-3, 0.1, c).astype(np.float32)
+    zx, zy = int(rng.integers(-30, 30)), int(rng.integers(-30, 30))
+    bias_zp = (bias - zx * wt.astype(np.int64).sum(axis=(0, 1))).astype(np.int32)
+    want = quant.dwconv2d_ref(x, wt, bias, zx, zy, mult, shift, (s, s), pads, (1, 1),
+                              real=real if requant == "float" else None)
+    oh, ow, _ = want.shape
+    p = ConvParams(h, w, c, oh, ow, c, 3, 3, s, s, pads[0], pads[1], 1, 1, zx, zy, -128, 127)
+    out = np.zeros(want.shape, np.int8)
+    plane = np.full(codegen.dw3x3_plane_entries(oh, ow, s, c) + 2, 0x7777, np.int16)
+    packed = np.ascontiguousarray(codegen.pack_dw3x3_weights(wt))
+    rq = (ptr(real), None) if requant == "float" else (ptr(mult), ptr(shift))
+    lib.tm_dwconv3x3(ctypes.byref(p), ptr(x), ptr(packed), ptr(bias_zp), *rq, ptr(out), ptr(plane))
+    np.testing.assert_array_equal(out, want)
+    assert (plane[-2:] == 0x7777).all(), "the kernel wrote past the plane codegen sizes for it"
+
+
+def _dw_layer(kernel, stride, dil):
+    return codegen.Layer("d", "QLinearConv", "dwconv", [], "y", dict(kernel=kernel, stride=list(stride),
+                                                                         dil=list(dil)))
+
+
+def test_shapes_the_fast_depthwise_kernel_cannot_run_fall_back_to_the_general_one():
+    assert codegen.dw3x3_fast_path(_dw_layer((3, 3), (1, 1), (1, 1)))
+    for kernel, stride, dil in [((5, 3), (1, 1), (1, 1)), ((3, 3), (2, 1), (1, 1)), ((3, 3), (3, 3), (1, 1)),
+                                ((3, 3), (1, 1), (2, 2)), ((1, 1), (1, 1), (1, 1))]:
+        assert not codegen.dw3x3_fast_path(_dw_layer(kernel, stride, dil)), (kernel, stride, dil)
+    with pytest.raises(ValueError, match=r"\(3, 3, C\)"):
+        codegen.pack_dw3x3_weights(np.zeros((5, 3, 2), np.int8))
+    with pytest.raises(ValueError, match=">= 1"):
+        codegen.dw3x3_plane_entries(0, 4, 1)
+    with pytest.raises(ValueError, match=">= 1"):
+        codegen.dw3x3_plane_entries(3, 4, 1, channels=0)
+
+
 def test_add_matches_reference(lib):
     rng = np.random.default_rng(3)
     a, b = (rng.integers(-128, 128, 37).astype(np.int8) for _ in range(2))
@@ -149,6 +206,19 @@ def test_add_matches_reference(lib):
     # the real-valued sum, within rounding: (a-5)*0.7 + (b+7)*0.4 + 3
     exact = np.clip(np.round((a - 5.0) * 0.7 + (b + 7.0) * 0.4) + 3, -128, 127)
     assert np.abs(out - exact).max() <= 1
+
+
+@pytest.mark.parametrize("ratios", [(0.7, 0.4), (1.6, 0.9), (0.003, 0.001)], ids=["shift31", "shift30", "shift>32"])
+def test_add_fast_and_general_paths_match_reference(lib, ratios):
+    rng = np.random.default_rng(5)
+    a, b = (rng.integers(-128, 128, 101).astype(np.int8) for _ in range(2))
+    ma, mb, sh = quant.add_multipliers(*ratios)
+    want = quant.add_ref(a, b, 9, -4, ma, mb, sh, -2)
+    out = np.zeros(101, np.int8)
+    lib.tm_add(ptr(a), ptr(b), ptr(out), 101, 9, -4, ma, mb, sh, -2, -128, 127)
+    np.testing.assert_array_equal(out, want)
+    lib.tm_add(ptr(a), ptr(b), ptr(out), 101, 9, -4, ma, mb, sh, -2, -20, 50)  # a fused clamp
+    np.testing.assert_array_equal(out, np.clip(want, -20, 50))
 
 
 def test_maxpool_pad_and_clamp_match_reference(lib):
@@ -168,12 +238,63 @@ def test_maxpool_pad_and_clamp_match_reference(lib):
 
 
 def test_pack_conv_weights_interleaves_channel_pairs():
+    # rows zero-padded to a multiple of 4, groups permuted (w0, w2, w1, w3), pairs interleaved
     w = np.arange(10, dtype=np.int8).reshape(1, 1, 1, 10)
-    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 4, 6, 5, 7, 8, 9]
+    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 4, 6, 5, 7, 8, 0, 9, 0]
     w = np.arange(15, dtype=np.int8).reshape(3, 1, 1, 5)
-    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 5, 7, 6, 8, 4, 9, 10, 12, 11, 13, 14]
+    assert pack_conv_weights(w).tolist() == [0, 2, 1, 3, 5, 7, 6, 8, 4, 0, 0, 0, 9, 0, 0, 0,
+                                             10, 12, 11, 13, 14, 0, 0, 0]
 
 
 def test_reference_rejects_nothing_silently():
     with pytest.raises(ValueError, match="too large"):
         quant.quantize_multiplier(2.0**31)
+
+
+def _random_shapes(seed, n):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        h, w = (int(v) for v in rng.integers(1, 12, 2))
+        c = int(rng.integers(1, 19))
+        s = int(rng.integers(1, 3))
+        pads = tuple(int(v) for v in rng.integers(0, 2, 4))
+        if (h + pads[0] + pads[2] - 3) < 0 or (w + pads[1] + pads[3] - 3) < 0:
+            continue  # the 3x3 window must fit the padded input
+        yield h, w, c, s, pads
+
+
+@pytest.mark.parametrize("case", list(_random_shapes(7, 24)), ids=lambda c: "x".join(map(str, c[:4])) + "p" + "".join(map(str, c[4])))
+def test_kernels_on_random_shapes(lib, case):
+    """Both fast kernels (depthwise 3x3 and the padded-row conv) against the references on
+    random sizes, channel counts (most not a multiple of 4), strides and asymmetric padding."""
+    h, w, c, s, pads = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
+    zx, zy = int(rng.integers(-30, 30)), int(rng.integers(-30, 30))
+    real = rng.uniform(1e-3, 0.05, 20).astype(np.float32)
+    # depthwise 3x3
+    wt = rng.integers(-127, 128, (3, 3, c)).astype(np.int8)
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    bias_zp = (bias - zx * wt.astype(np.int64).sum(axis=(0, 1))).astype(np.int32)
+    want = quant.dwconv2d_ref(x, wt, bias, zx, zy, None, None, (s, s), pads, (1, 1), real=real[:c])
+    oh, ow, _ = want.shape
+    p = ConvParams(h, w, c, oh, ow, c, 3, 3, s, s, pads[0], pads[1], 1, 1, zx, zy, -128, 127)
+    out = np.zeros(want.shape, np.int8)
+    plane = np.zeros(codegen.dw3x3_plane_entries(oh, ow, s, c), np.int16)
+    lib.tm_dwconv3x3(ctypes.byref(p), ptr(x), ptr(np.ascontiguousarray(codegen.pack_dw3x3_weights(wt))),
+                     ptr(bias_zp), ptr(real), None, ptr(out), ptr(plane))
+    np.testing.assert_array_equal(out, want)
+    # standard conv, 3x3 and 1x1, odd output channel counts
+    for k in (3, 1):
+        cout = int(rng.integers(1, 8))
+        wc = rng.integers(-127, 128, (cout, k, k, c)).astype(np.int8)
+        bc = rng.integers(-5000, 5000, cout).astype(np.int32)
+        kp = pads if k == 3 else (0, 0, 0, 0)
+        want = quant.conv2d_ref(x, wc, bc, zx, zy, None, None, (s, s), kp, (1, 1), real=real[:cout])
+        oh, ow, _ = want.shape
+        p = ConvParams(h, w, c, oh, ow, cout, k, k, s, s, kp[0], kp[1], 1, 1, zx, zy, -128, 127)
+        out = np.zeros(want.shape, np.int8)
+        col = np.zeros(2 * ((k * k * c + 3) // 4 * 4), np.int16)
+        lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(np.ascontiguousarray(pack_conv_weights(wc))), ptr(bc), ptr(real),
+                      None, ptr(out), ptr(col))
+        np.testing.assert_array_equal(out, want)

@@ -121,6 +121,9 @@ def test_counts_memory_and_arena(deployed):
     y2 = dep.firmware.infer(x)
     np.testing.assert_array_equal(y1, y2)
     assert s1.instructions == stats.instructions
+    # the cycle model: at least a cycle per instruction, split by layer like the instructions
+    assert stats.cycles > stats.instructions and len(stats.per_layer_cycles) == len(dep.model.layers)
+    assert sum(stats.per_layer_cycles) <= stats.cycles and s1.cycles == stats.cycles
     mem = dep.memory
     assert mem["flash_bytes"] >= sum(l.weight_bytes for l in dep.model.layers)
     assert mem["ram_bytes"] >= dep.arena_bytes + dep.generated.col_bytes

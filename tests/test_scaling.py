@@ -142,10 +142,64 @@ def test_budget_validation():
         sc.solve_phinet({"flash": 1}, (1, 49, 40), 12)
     b = sc.Budget.from_mcu("seed example")
     assert (b.flash_bytes, b.ram_bytes, b.macs) == (1024 * 1024, 392 * 1024, 63e6)
+    # a Cortex-M4 with a target latency gets a cycle budget (measured kernel costs), no MAC budget
     half = sc.Budget.from_mcu("nRF52840", ram_fraction=0.5, target_latency_s=0.1)
-    assert half.ram_bytes == 128 * 1024 and half.macs == pytest.approx(64e6 * 0.5 * 0.1)
+    assert half.ram_bytes == 128 * 1024 and half.macs is None
+    assert half.cycles == pytest.approx(64e6 * 0.1 / (1 + sc.CYCLE_PREDICTION_MARGIN))
+    assert "cycles" in half.limits()
+    # other cores keep the assumed MACs per cycle
+    assert sc.Budget.from_mcu("RP2040", target_latency_s=0.1).macs == pytest.approx(133e6 * 0.125 * 0.1)
     with pytest.raises(ValueError, match="ram_fraction must be in"):
         sc.Budget.from_mcu("nRF52840", ram_fraction=0)
+
+
+def test_budget_accepts_numpy_scalars_and_refuses_non_finite_values():
+    np = pytest.importorskip("numpy")
+    b = sc.Budget(np.int64(65536), np.float32(32768.0), np.int32(2_000_000), cycles=np.float64(3e6))
+    assert b.limits() == {"flash_bytes": 65536.0, "peak_ram_bytes": 32768.0, "macs": 2e6, "cycles": 3e6}
+    assert all(type(v) is float for v in (b.flash_bytes, b.ram_bytes, b.macs, b.cycles))
+    for bad in (float("nan"), float("inf"), True, "1000", 0):
+        with pytest.raises(ValueError, match="must be a positive number or None"):
+            sc.Budget(flash_bytes=bad, ram_bytes=1, macs=1)
+
+
+@pytest.mark.parametrize("alpha", [-0.5, 0.0, float("nan"), float("inf")])
+def test_closed_forms_refuse_non_positive_or_non_finite_alpha(alpha):
+    with pytest.raises(ValueError, match="alpha must be a positive finite number"):
+        sc.closed_form_costs((1, 49, 40), alpha, 1.0, 4.0)
+
+
+def test_solver_refuses_an_oversized_alpha_grid_before_measuring_anything():
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("nothing should be measured")
+
+    budget = sc.Budget(1e6, 1e6, 1e7)
+    with pytest.raises(ValueError, match="alpha grid .* points"):
+        sc.solve_phinet(budget, (1, 49, 40), 12, alpha_step=1e-6, measure=spy)
+    with pytest.raises(ValueError, match="alpha grid .* points"):
+        sc.solve_phinet(budget, (1, 49, 40), 12, alpha_range=(0.1, 1e6), measure=spy)
+    with pytest.raises(ValueError, match="alpha grid .* points"):
+        sc.solve_phinet(budget, (1, 49, 40), 12, alpha_refine=1e-9, measure=spy)
+    with pytest.raises(ValueError, match="positive finite"):
+        sc.solve_phinet(budget, (1, 49, 40), 12, alpha_step=float("nan"), measure=spy)
+    assert calls == []
+
+
+def test_cycle_budget_solution_fits_its_predicted_cycles():
+    """The solver with a cycle budget (the keyword target) returns a network whose cycles,
+    predicted from the measured kernel costs, fit; tighter latency, smaller network."""
+    sols = []
+    for latency in (0.05, 0.1):
+        budget = sc.Budget.from_mcu("nRF52840", flash_fraction=0.25, ram_fraction=0.25, target_latency_s=latency)
+        sol = sc.solve_phinet(budget, (1, 49, 40), 12, betas=(1.0,), t0s=(4.0,), max_candidates=1,
+                              alpha_step=0.05, alpha_refine=0.05)
+        assert 0 < sol.costs.cycles <= budget.cycles
+        assert "cycles" in sol.summary()
+        sols.append(sol)
+    assert sols[0].alpha < sols[1].alpha
 
 
 def test_measured_solver_never_returns_a_network_that_does_not_fit():

@@ -38,7 +38,7 @@ the promising ones are measured, with a secant search on alpha whose answer is c
 by measuring the next grid point. Measurements are cached, so
 re-solving (e.g. from a widget) is fast. Among the candidates that fit, it returns the one
 that uses the budget best: the largest geometric mean of the utilisations
-(used / budget) of flash, RAM and MACs. This search is our own (no maintained library
+(used / budget) of flash, RAM and MACs or cycles. This search is our own (no maintained library
 solves PhiNet budgets); it follows the one-shot scaling idea of EfficientNet
 (Tan & Le, ICML 2019) and PhiNets.
 
@@ -53,6 +53,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 import time
 from typing import Any, Callable, Iterable, Sequence
 
@@ -68,6 +69,9 @@ __all__ = [
     "closed_form_ram",
     "closed_form_costs",
     "PhiNetCosts",
+    "CYCLE_PREDICTION_MARGIN",
+    "CYCLE_MODEL_CORES",
+    "MAX_ALPHA_GRID",
     "measure_phinet",
     "clear_measure_cache",
     "measure_with_deck_ram",
@@ -227,11 +231,25 @@ def closed_form_costs(input_shape: Sequence[int], alpha: float, beta: float, t0:
         >>> sorted(closed_form_costs((1, 49, 40), 0.5, 1.0, 4.0))
         ['flash_bytes', 'macs', 'params', 'peak_ram_bytes']
     """
+    for name, value in (("alpha", alpha), ("beta", beta), ("t0", t0)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
+                or float(value) <= 0:
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     params = closed_form_params(input_shape, alpha, beta, t0, num_layers, downsampling_layers)
     return {"params": params,
             "macs": closed_form_macs(input_shape, alpha, beta, t0, num_layers, downsampling_layers),
             "flash_bytes": params * _bytes_per_element(dtype),
             "peak_ram_bytes": closed_form_ram(input_shape, alpha, t0, dtype)}
+
+
+def _closed_forms(input_shape: Sequence[int], alpha: float, beta: float, t0: float, num_layers: int,
+                  dtype: str) -> dict[str, float]:
+    """The closed forms plus a stand-in for cycles (the MACs): the solver calibrates every
+    closed form against measured networks, so cycles only need to move with alpha like MACs
+    do; the measured cost table supplies the actual cycles."""
+    cf = closed_form_costs(input_shape, alpha, beta, t0, num_layers, dtype)
+    cf["cycles"] = cf["macs"]
+    return cf
 
 
 def alpha_for_macs(mac_budget: float, input_shape: Sequence[int], beta: float, t0: float,
@@ -270,6 +288,9 @@ class PhiNetCosts:
     flash_bytes: int
     peak_ram_bytes: int
     dtype: str
+    # Cortex-M4 cycles of one inference predicted from the measured kernel cost table
+    # (deploy.kernel_costs; the course firmware, int8, no flash wait states).
+    cycles: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -297,12 +318,20 @@ def _measure_cached(input_shape: tuple[int, int, int], num_classes: int, alpha: 
         model = build_phinet(input_shape, num_classes, alpha, beta, t0, num_layers, compatibility,
                              downsampling_layers=downsampling_layers).eval()
         measured = cost.measure(model, input_shape, dtype=dtype)
+        cycles = _predicted_cycles(model, input_shape) if compatibility else 0
     finally:
         torch.random.set_rng_state(state)
         torch.set_num_threads(threads)
     return PhiNetCosts(params=int(measured.params), macs=int(measured.macs),
                        flash_bytes=int(measured.flash_bytes), peak_ram_bytes=int(measured.peak_ram_bytes),
-                       dtype=dtype)
+                       dtype=dtype, cycles=int(cycles))
+
+
+def _predicted_cycles(model: Any, input_shape: Sequence[int]) -> float:
+    """Cycles on the course's Cortex-M4 firmware from the measured kernel cost table."""
+    from .deploy import kernel_costs
+
+    return kernel_costs.predict_cycles(kernel_costs.torch_layer_costs(model, input_shape))
 
 
 def measure_phinet(input_shape: Sequence[int], num_classes: int, alpha: float, beta: float, t0: float,
@@ -419,7 +448,16 @@ def per_block_costs(input_shape: Sequence[int], alpha: float, beta: float, t0: f
 
 # --------------------------------------------------------------------------- the solver
 
-_RESOURCES = (("flash_bytes", "flash"), ("peak_ram_bytes", "RAM"), ("macs", "MACs"))
+_RESOURCES = (("flash_bytes", "flash"), ("peak_ram_bytes", "RAM"), ("macs", "MACs"), ("cycles", "cycles"))
+# Cores whose cycles the measured kernel cost table predicts (the course firmware's target).
+CYCLE_MODEL_CORES = ("Cortex-M4", "Cortex-M4F")
+# Headroom between the cycle budget and the target: the cost table predicts whole PhiNets
+# within -3 % / +1 % of the emulator's cycle model (deploy.kernel_costs; six widths fitted,
+# two more held out), and trained weights may take other rescale paths than the random ones
+# it was measured with, so a network predicted to fit with 10 % to spare meets the target.
+CYCLE_PREDICTION_MARGIN = 0.10
+# The largest alpha grid the solver builds (points); finer steps belong in alpha_refine.
+MAX_ALPHA_GRID = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -438,22 +476,28 @@ class Budget:
     ram_bytes: float | None
     macs: float | None
     dtype: str = "int8"
+    cycles: float | None = None   # Cortex-M4 cycles per inference (see from_mcu)
 
     def __post_init__(self) -> None:
         _bytes_per_element(self.dtype)
-        for name in ("flash_bytes", "ram_bytes", "macs"):
+        for name in ("flash_bytes", "ram_bytes", "macs", "cycles"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or not value > 0):
+            if value is None:
+                continue
+            # numbers.Real also admits NumPy scalars (np.int64, np.float32), which are not int/float
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
+                    or not float(value) > 0:
                 raise ValueError(f"budget {name} must be a positive number or None (no limit), got {value!r}")
-        if self.flash_bytes is None and self.ram_bytes is None and self.macs is None:
+            object.__setattr__(self, name, float(value))
+        if self.flash_bytes is None and self.ram_bytes is None and self.macs is None and self.cycles is None:
             raise ValueError("the budget sets no limit at all: give at least one of flash_bytes, "
-                             "ram_bytes, macs")
+                             "ram_bytes, macs, cycles")
 
     def limits(self) -> dict[str, float]:
         """``{cost key: limit}`` for the resources that are limited."""
         return {key: float(v) for key, v in (("flash_bytes", self.flash_bytes),
                                              ("peak_ram_bytes", self.ram_bytes),
-                                             ("macs", self.macs)) if v is not None}
+                                             ("macs", self.macs), ("cycles", self.cycles)) if v is not None}
 
     @classmethod
     def from_mcu(cls, mcu: Any, dtype: str = "int8", macs: float | None = None,
@@ -462,12 +506,18 @@ class Budget:
         """A budget from a catalog MCU (``tinyml_helpers.cost.get_mcu`` name or entry).
 
         Flash and RAM come from the datasheet figures; ``flash_fraction`` / ``ram_fraction``
-        keep some of them for the application and runtime. The MAC budget is ``macs`` if
-        given, else the catalog's (published or derived, see ``cost.mac_budget``).
+        keep some of them for the application and runtime. Compute: ``macs`` if given. Else,
+        for a Cortex-M4 with a ``target_latency_s``, a **cycle** budget, ``clock x target /
+        (1 + CYCLE_PREDICTION_MARGIN)``, that the solver checks against cycles predicted
+        from the measured kernel costs (``deploy.kernel_costs``); otherwise the catalog's MAC
+        budget (published, or derived from an assumed MACs per cycle: ``cost.mac_budget``).
 
         Example:
             >>> Budget.from_mcu("seed example").macs
             63000000.0
+            >>> b = Budget.from_mcu("nRF52840", target_latency_s=0.05)
+            >>> b.macs is None, round(b.cycles)
+            (True, 2909091)
         """
         from . import cost
 
@@ -475,10 +525,16 @@ class Budget:
         for name, frac in (("flash_fraction", flash_fraction), ("ram_fraction", ram_fraction)):
             if not 0 < frac <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {frac!r}")
-        if macs is None:
+        cycles = None
+        if macs is None and target_latency_s is not None and m.core in CYCLE_MODEL_CORES and m.clock_hz:
+            if not target_latency_s > 0:
+                raise ValueError(f"target_latency_s must be positive, got {target_latency_s!r}")
+            cycles = float(m.clock_hz) * float(target_latency_s) / (1.0 + CYCLE_PREDICTION_MARGIN)
+        elif macs is None:
             macs = cost.mac_budget(m, target_latency_s=target_latency_s)
         return cls(flash_bytes=float(m.flash_bytes) * flash_fraction,
-                   ram_bytes=float(m.sram_bytes) * ram_fraction, macs=float(macs), dtype=dtype)
+                   ram_bytes=float(m.sram_bytes) * ram_fraction, macs=None if macs is None else float(macs),
+                   dtype=dtype, cycles=cycles)
 
 
 @dataclasses.dataclass
@@ -521,8 +577,10 @@ class ScalingSolution:
                  f"{self.num_layers} blocks, input {c}x{h}x{w} ({self.budget.dtype})"]
         limits = self.budget.limits()
         for key, label in _RESOURCES:
+            if key == "cycles" and key not in limits:
+                continue  # only shown when budgeted
             used = getattr(self.costs, key)
-            unit = "MACs" if key == "macs" else "bytes"
+            unit = {"macs": "MACs", "cycles": "count"}.get(key, "bytes")
             if key in limits:
                 lines.append(f"  {label:>5}: {format_value(used, unit)} of {format_value(limits[key], unit)}"
                              f" ({100 * used / limits[key]:.0f} %)")
@@ -536,8 +594,9 @@ class ScalingSolution:
 # The course's keyword-spotting target: a Nordic nRF52840 (Cortex-M4F, 1 MB flash, 256 KB
 # RAM, 64 MHz; see tinyml_helpers.cost's catalog). The BLE stack and the application keep
 # most of the chip, so the model gets a quarter of flash and RAM, and one inference may
-# take 50 ms of CPU time (20 inferences per second of audio, at the catalog's assumed
-# int8 MACs per cycle).
+# take 50 ms of CPU time: a cycle budget (Budget.from_mcu) that the solver checks against
+# cycles predicted from the kernels' measured costs (deploy.kernel_costs), and that
+# notebook 06 checks on the emulated chip.
 KWS_TARGET = {"mcu": "nRF52840", "flash_fraction": 0.25, "ram_fraction": 0.25, "target_latency_s": 0.05}
 KWS_INPUT_SHAPE = (1, 49, 40)
 
@@ -583,11 +642,18 @@ _HOW_TO_RELAX = {
     "flash_bytes": "or use fewer classes / a smaller t0 or beta range, or int8 weights",
     "peak_ram_bytes": "or lower the input resolution",
     "macs": "or lower the input resolution or the number of blocks",
+    "cycles": "or allow a longer target latency, or pick a faster MCU",
 }
 
 
 def _grid(low: float, high: float, step: float) -> list[float]:
+    """Points low, low + step, ... <= high; refuses grids of more than MAX_ALPHA_GRID points
+    (a fine step over a wide range once built a multi-gigabyte list)."""
     n = int(math.floor((high - low) / step + 1e-9))
+    if n + 1 > MAX_ALPHA_GRID:
+        raise ValueError(f"the alpha grid from {low:g} to {high:g} in steps of {step:g} has {n + 1:,} points "
+                         f"(at most {MAX_ALPHA_GRID:,}): use a coarser alpha_step (e.g. 0.05) and let "
+                         "alpha_refine give the precision, or a narrower alpha_range")
     return [round(low + i * step, 4) for i in range(n + 1)]
 
 
@@ -607,7 +673,7 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
     ``max_candidates`` best predictions, find the largest fitting alpha on an
     ``alpha_step`` grid by measurement (secant steps from the prediction, then a walk that
     confirms the boundary); (4) refine the winner's alpha to ``alpha_refine``.
-    Score = geometric mean of used/budget over the limited resources (flash, RAM, MACs),
+    Score = geometric mean of used/budget over the limited resources (flash, RAM, MACs, cycles),
     all <= 1.
 
     Args:
@@ -647,8 +713,14 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
     lo, hi = float(alpha_range[0]), float(alpha_range[1])
     if not 0 < lo <= hi:
         raise ValueError(f"alpha_range must be (low, high) with 0 < low <= high, got {alpha_range}")
-    if alpha_step <= 0 or alpha_refine <= 0:
-        raise ValueError("alpha_step and alpha_refine must be positive")
+    if not (alpha_step > 0 and alpha_refine > 0 and math.isfinite(alpha_step) and math.isfinite(alpha_refine)):
+        raise ValueError(f"alpha_step and alpha_refine must be positive finite numbers, got {alpha_step!r}, "
+                         f"{alpha_refine!r}")
+    if not math.isfinite(hi):
+        raise ValueError(f"alpha_range must be finite, got {alpha_range}")
+    alpha_grid = _grid(lo, hi, alpha_step)  # refuses an oversized grid before any measurement
+    if alpha_refine < alpha_step:
+        _grid(0.0, alpha_step, alpha_refine)  # the refinement grid must be bounded too
     limits = budget.limits()
     dtype = budget.dtype
     n_measured = 0
@@ -668,11 +740,13 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
         needed = getattr(smallest, key)
         from .results import format_value
 
-        unit = "MACs" if key == "macs" else "bytes"
+        units = {"macs": "MACs", "cycles": "count"}
+        unit = units.get(key, "bytes")
         what = {"flash_bytes": f"{format_value(needed, unit)} of {dtype} weights",
                 "peak_ram_bytes": f"{format_value(needed, unit)} of {dtype} activations",
-                "macs": f"{format_value(needed, unit)} per inference"}[key]
-        others = [f"{_label(k)} {format_value(getattr(smallest, k), 'MACs' if k == 'macs' else 'bytes')}"
+                "macs": f"{format_value(needed, unit)} per inference",
+                "cycles": f"{format_value(needed, unit)} cycles per inference"}[key]
+        others = [f"{_label(k)} {format_value(getattr(smallest, k), units.get(k, 'bytes'))}"
                   for k in over if k != key]
         raise InfeasibleBudgetError(
             f"{_label(key)} binds: even the smallest PhiNet in the search space (alpha={lo:g}, "
@@ -681,8 +755,6 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
             f"to >= {format_value(needed, unit)} {_HOW_TO_RELAX[key]}."
             + (f" It also exceeds: {', '.join(others)}." if others else ""),
             binding=_label(key), needed=float(needed))
-
-    alpha_grid = _grid(lo, hi, alpha_step)
 
     def excess(c: PhiNetCosts) -> float:
         """max over resources of log(used / limit): <= 0 means the network fits."""
@@ -697,7 +769,7 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
             ref_b, ref_t = 1.0, float(sorted(t0s)[len(t0s) // 2])
             ref_alphas = (max(lo, min(hi, 1.0)), max(lo, min(hi, 0.25 * (lo + hi))))
             refs = [(ra, cost(shape, depth, ra, ref_b, ref_t),
-                     closed_form_costs(shape, ra, ref_b, ref_t, depth, dtype)) for ra in ref_alphas]
+                     _closed_forms(shape, ra, ref_b, ref_t, depth, dtype)) for ra in ref_alphas]
 
             def correction(a: float, k: str, refs: list = refs) -> float:
                 (a1, m1, c1), (a2, m2, c2) = refs
@@ -712,7 +784,7 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
                 for t in t0s:
                     def predicted(a: float, b: float = b, t: float = t, shape: tuple = shape,
                                   depth: int = depth, correction: Callable = correction) -> dict[str, float]:
-                        cf = closed_form_costs(shape, a, b, t, depth, dtype)
+                        cf = _closed_forms(shape, a, b, t, depth, dtype)
                         return {k: cf[k] * correction(a, k) for k in limits}
 
                     def pred_fits(i: int, predicted: Callable = predicted) -> bool:
@@ -755,8 +827,8 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
                 la = math.log(grid[i])
                 if prev is None:
                     # first step: the slope of the closed forms (MACs ~ alpha^2, RAM ~ alpha)
-                    cf1 = closed_form_costs(shape, grid[i], b, t, depth, dtype)
-                    cf2 = closed_form_costs(shape, grid[i] * 1.1, b, t, depth, dtype)
+                    cf1 = _closed_forms(shape, grid[i], b, t, depth, dtype)
+                    cf2 = _closed_forms(shape, grid[i] * 1.1, b, t, depth, dtype)
                     slope = max(math.log(cf2[k] / cf1[k]) for k in limits) / math.log(1.1)
                 else:
                     slope = (e - prev[1]) / (la - prev[0]) if la != prev[0] else 0.0

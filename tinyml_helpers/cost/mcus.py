@@ -13,7 +13,13 @@ round, order-of-magnitude figures chosen for this course, not measurements: Cort
 have 2-way 16-bit SIMD multiply-accumulate instructions (``SMLAD``; Arm Cortex-M4/M7
 Technical Reference Manuals) that CMSIS-NN builds on (Lai, Suda, Chandra, "CMSIS-NN:
 Efficient Neural Network Kernels for Arm Cortex-M CPUs", arXiv:1801.06601, 2018), and the
-M7 dual-issues; the M0+ has neither. Replace them with the throughput you measure.
+M7 dual-issues; the M0+ has neither. Replace them with the throughput you measure: for a
+Cortex-M4 with a target latency, ``scaling.Budget.from_mcu`` does, budgeting cycles against the
+course firmware's measured kernel costs (``deploy.kernel_costs``) instead.
+
+``flash_wait_states`` (with ``flash_source``) is the number of cycles a flash read stalls the
+core at the catalog clock; the emulator's timing model (``deploy.timing``) charges it on data
+loads from flash.
 
 Where the datasheet states a run-mode current, ``run_current_ua_per_mhz`` and
 ``supply_v`` give an energy-per-cycle estimate (:meth:`MCU.energy_per_cycle_j`).
@@ -71,12 +77,19 @@ class MCU:
     run_current_ua_per_mhz: float | None = None
     supply_v: float | None = None
     energy_source: str = ""
+    # Flash wait states at clock_hz (cycles a flash read stalls the core); None = not given.
+    flash_wait_states: int | None = None
+    flash_source: str = ""
 
     def __post_init__(self) -> None:
         for key in ("flash_bytes", "sram_bytes"):
             value = getattr(self, key)
             if value is None or value <= 0:
                 raise ValueError(f"MCU {self.name!r}: {key} must be positive, got {value!r}")
+        if self.flash_wait_states is not None and (not isinstance(self.flash_wait_states, int)
+                                                   or self.flash_wait_states < 0):
+            raise ValueError(f"MCU {self.name!r}: flash_wait_states must be a non-negative int or None, "
+                             f"got {self.flash_wait_states!r}")
         if self.clock_hz is not None and self.clock_hz <= 0:
             raise ValueError(f"MCU {self.name!r}: clock_hz must be positive or None, got {self.clock_hz!r}")
 
@@ -111,6 +124,9 @@ _CATALOG = [
     MCU("STM32F746", core="Cortex-M7", flash_bytes=1 * MB, sram_bytes=320 * KB, clock_hz=216e6,
         source="ST DS10916 STM32F745xx/STM32F746xx datasheet: up to 1 MB flash, 320 KB RAM "
                "(incl. 64 KB DTCM) + 16 KB ITCM + 4 KB backup SRAM, Cortex-M7 up to 216 MHz",
+        flash_wait_states=7,
+        flash_source="ST RM0385 (STM32F75xxx/74xxx reference manual), flash access latency: 7 wait states "
+                     "at 210-216 MHz, 2.7-3.6 V; the ART accelerator and L1 caches hide most of them",
         notes="MLPerf Tiny reference board (NUCLEO/DISCO-F746)."),
     MCU("STM32H743", core="Cortex-M7", flash_bytes=2 * MB, sram_bytes=1 * MB, clock_hz=480e6,
         source="ST DS12110 STM32H742/743/753 datasheet: up to 2 MB flash, 1 MB RAM "
@@ -120,6 +136,10 @@ _CATALOG = [
     MCU("STM32L4R5", core="Cortex-M4F", flash_bytes=2 * MB, sram_bytes=640 * KB, clock_hz=120e6,
         source="ST DS12023 STM32L4R5xx/L4R7xx/L4R9xx datasheet: 2 MB flash, 640 KB SRAM, "
                "Cortex-M4 with FPU up to 120 MHz",
+        flash_wait_states=5,
+        flash_source="ST RM0432 (STM32L4+ reference manual), flash read access latency: 5 wait states "
+                     "at 120 MHz in range 1 boost mode; the ART accelerator's prefetch and caches hide "
+                     "most of them for code",
         notes="Ultra-low-power line; MLPerf Tiny's NUCLEO-L4R5ZI reference board."),
     MCU("nRF52840", core="Cortex-M4F", flash_bytes=1 * MB, sram_bytes=256 * KB, clock_hz=64e6,
         run_current_ua_per_mhz=52.0, supply_v=3.0,
@@ -127,6 +147,10 @@ _CATALOG = [
                "Cortex-M4F at 64 MHz, BLE 5 radio",
         energy_source="nRF52840 Product Specification: 52 uA/MHz running CoreMark from flash "
                       "(DC/DC regulator, 3 V supply)",
+        flash_wait_states=0,
+        flash_source="ASSUMPTION: the nRF52840 Product Specification gives no flash wait-state figure "
+                     "for the CPU at 64 MHz (its NVMC instruction cache reduces wait cycles for code); "
+                     "the timing model's margin covers data loads that stall",
         notes="BLE SoC: radio and CPU on one die."),
     MCU("RP2040", core="Cortex-M0+", cores=2, flash_bytes=2 * MB, sram_bytes=264 * KB, clock_hz=133e6,
         source="Raspberry Pi RP2040 datasheet: dual Cortex-M0+ up to 133 MHz, 264 KB on-chip SRAM, "

@@ -44,6 +44,7 @@ from . import quant
 
 __all__ = ["UnsupportedOperatorError", "Tensor", "Layer", "Int8Model", "parse_int8_onnx",
            "generate_c", "GeneratedModel", "simulate", "SUPPORTED_OPS", "pack_conv_weights",
+           "pack_dw3x3_weights", "dw3x3_fast_path", "dw3x3_plane_entries",
            "layer_c_source"]
 
 SUPPORTED_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QGemm", "QLinearMatMul",
@@ -296,11 +297,14 @@ def parse_int8_onnx(path_or_model: Any) -> Int8Model:
             params = dict(x_zp=x.zero_point, y_zp=yzp, stride=stride, pads=pads, dil=dil,
                           mult=np.asarray(mult, np.int32), shift=np.asarray(shift, np.int32),
                           bias=bias, kernel=(kh, kw), real=real)
-            if group == 1:
+            # A one-channel conv (a PhiNet stem on a one-channel spectrogram) is a depthwise conv
+            # of one channel: the depthwise kernels run it without im2col overhead.
+            depthwise = (group == cin == cout and cin_g == 1) or (group == 1 and cin == cout == 1)
+            if group == 1 and not depthwise:
                 params["w"] = np.ascontiguousarray(np.transpose(w, (0, 2, 3, 1)))  # OHWI
                 layers.append(Layer(name, op, "conv", [x.name], node.output[0], params,
                                      macs=oh * ow * cout * kh * kw * cin))
-            elif group == cin == cout and cin_g == 1:
+            elif depthwise:
                 wd_ = np.ascontiguousarray(np.transpose(w[:, 0], (1, 2, 0)))  # (kh, kw, C)
                 params["w"] = wd_
                 params["bias_zp"] = (bias.astype(np.int64) - x.zero_point *
@@ -533,17 +537,19 @@ def plan_model_arena(model: Int8Model, alignment: int = 4) -> Any:
 def pack_conv_weights(w_ohwi: np.ndarray) -> np.ndarray:
     """Conv weights (Cout, kh, kw, Cin) in the order ``tm_conv2d`` reads them, as one flat array.
 
-    Rows have K = kh*kw*Cin values; each group of 4 is permuted to (w0, w2, w1, w3) so that
-    SXTB16 yields the int16 pair (w0, w1) and SXTB16 ROR 8 the pair (w2, w3). Output channels
-    go in pairs whose rows are interleaved group by group (one pointer feeds both), then the
-    K % 4 tail of each; an odd last channel is a plain row.
+    Rows have K = kh*kw*Cin values, zero-padded to a multiple of 4 (the kernel's im2col
+    buffer is padded the same way, so no layer needs a scalar tail loop); each group of 4 is
+    permuted to (w0, w2, w1, w3) so that SXTB16 yields the int16 pair (w0, w1) and SXTB16
+    ROR 8 the pair (w2, w3). Output channels go in pairs whose rows are interleaved group by
+    group (one pointer feeds both); an odd last channel is a plain row.
 
     Example:
         >>> pack_conv_weights(np.arange(10, dtype=np.int8).reshape(2, 1, 1, 5)).tolist()
-        [0, 2, 1, 3, 5, 7, 6, 8, 4, 9]
+        [0, 2, 1, 3, 5, 7, 6, 8, 4, 0, 0, 0, 9, 0, 0, 0]
     """
     w = np.asarray(w_ohwi, np.int8)
-    rows = w.reshape(w.shape[0], -1).copy()
+    rows = w.reshape(w.shape[0], -1)
+    rows = np.concatenate([rows, np.zeros((rows.shape[0], -rows.shape[1] % 4), np.int8)], axis=1)
     cout, k = rows.shape
     k4 = k // 4 * 4
     body = rows[:, :k4].reshape(cout, -1, 4)[:, :, [0, 2, 1, 3]]  # (cout, k/4, 4)
@@ -556,6 +562,55 @@ def pack_conv_weights(w_ohwi: np.ndarray) -> np.ndarray:
         parts.append(body[-1].reshape(-1))
         parts.append(rows[-1, k4:])
     return np.concatenate(parts).astype(np.int8) if parts else np.zeros(0, np.int8)
+
+
+def pack_dw3x3_weights(w_hwc: np.ndarray) -> np.ndarray:
+    """3x3 depthwise weights (3, 3, C) in the order ``tm_dwconv3x3`` reads them: int16, 10 per
+    channel, ``(w00, w01), (w10, w11), (w20, w21), (w02, w12), (w22, 0)`` (row, column), so
+    that one 32-bit load gives the pair of taps one SMLAD multiplies.
+
+    Example:
+        >>> pack_dw3x3_weights(np.arange(9, dtype=np.int8).reshape(3, 3, 1)).tolist()
+        [0, 1, 3, 4, 6, 7, 2, 5, 8, 0]
+    """
+    w = np.asarray(w_hwc)
+    if w.ndim != 3 or w.shape[:2] != (3, 3):
+        raise ValueError(f"expected 3x3 depthwise weights of shape (3, 3, C), got {w.shape}")
+    w = w.astype(np.int16)
+    cols = [w[0, 0], w[0, 1], w[1, 0], w[1, 1], w[2, 0], w[2, 1], w[0, 2], w[1, 2], w[2, 2],
+            np.zeros(w.shape[2], np.int16)]
+    return np.ascontiguousarray(np.stack(cols, axis=1)).reshape(-1)
+
+
+def dw3x3_fast_path(layer: Layer) -> bool:
+    """Whether ``tm_dwconv3x3`` runs this depthwise layer (3x3, stride 1 or 2 on both axes,
+    dilation 1); anything else takes the general ``tm_dwconv2d``.
+
+    Example:
+        >>> dw3x3_fast_path(Layer("d", "QLinearConv", "dwconv", [], "y",
+        ...                       dict(kernel=(3, 3), stride=[2, 2], dil=[1, 1])))
+        True
+    """
+    p = layer.params
+    return (layer.kind == "dwconv" and tuple(p["kernel"]) == (3, 3) and tuple(p["dil"]) == (1, 1)
+            and p["stride"][0] == p["stride"][1] and p["stride"][0] in (1, 2))
+
+
+def dw3x3_plane_entries(out_h: int, out_w: int, stride: int, channels: int = 1) -> int:
+    """int16 entries of the channel planes ``tm_dwconv3x3`` widens the input into: the rows
+    and (even) columns its output pixels read, for four channels at once (one when the layer
+    has fewer than four).
+
+    Example:
+        >>> dw3x3_plane_entries(25, 20, 1), dw3x3_plane_entries(25, 20, 1, channels=16)
+        (648, 2592)
+    """
+    if min(out_h, out_w, stride, channels) < 1:
+        raise ValueError(f"out_h, out_w, stride and channels must be >= 1, got {out_h}, {out_w}, {stride}, "
+                         f"{channels}")
+    rows = (out_h - 1) * stride + 3
+    cols = ((out_w - 1) * stride + 4 + 1) & ~1
+    return rows * cols * (4 if channels >= 4 else 1)
 
 
 REQUANT_MODES = ("fixed", "float")
@@ -576,7 +631,8 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
         text = [str(int(v)) for v in flat]
     lines = [", ".join(text[i:i + per_line]) for i in range(0, len(text), per_line)]
     body = ",\n    ".join(lines) if lines else "0"
-    return f"static const {ctype} {name}[{max(len(flat), 1)}] = {{\n    {body}\n}};\n"
+    # word-aligned: the kernels read weights with LDRD, which faults on unaligned addresses
+    return f"static const {ctype} {name}[{max(len(flat), 1)}] __attribute__((aligned(4))) = {{\n    {body}\n}};\n"
 
 
 def _cident(i: int) -> str:
@@ -626,12 +682,19 @@ def layer_c_source(model: Int8Model, index: int, offsets: dict[str, int],
         call = f"tm_conv2d(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_b, {rq_args}, {out}, tm_col);"
     elif layer.kind == "dwconv":
         rq_defs, rq_args = _requant_c(ident, p, requant)
-        defs = (head + _conv_params_c(ident, layer, ins[0], t_out)
-                + _c_array("int8_t", f"{ident}_w", p["w"])
-                + _c_array("int32_t", f"{ident}_b", p["bias"])
-                + _c_array("int32_t", f"{ident}_bz", p["bias_zp"]) + rq_defs)
-        call = (f"tm_dwconv2d(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_b, {ident}_bz, "
-                f"{rq_args}, {out});")
+        if dw3x3_fast_path(layer):  # padding lives in the widened plane: no bias without zp needed
+            defs = (head + _conv_params_c(ident, layer, ins[0], t_out)
+                    + _c_array("int16_t", f"{ident}_w", pack_dw3x3_weights(p["w"]))
+                    + _c_array("int32_t", f"{ident}_bz", p["bias_zp"]) + rq_defs)
+            call = (f"tm_dwconv3x3(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_bz, {rq_args}, {out}, "
+                    "tm_col);")
+        else:
+            defs = (head + _conv_params_c(ident, layer, ins[0], t_out)
+                    + _c_array("int8_t", f"{ident}_w", p["w"])
+                    + _c_array("int32_t", f"{ident}_b", p["bias"])
+                    + _c_array("int32_t", f"{ident}_bz", p["bias_zp"]) + rq_defs)
+            call = (f"tm_dwconv2d(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_b, {ident}_bz, "
+                    f"{rq_args}, {out});")
     elif layer.kind == "add":
         defs = head
         call = (f"tm_add({ptr(ins[0].name)}, {ptr(ins[1].name)}, {out}, {t_out.size}, {p['zp_a']}, "
@@ -717,8 +780,13 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
     plan = plan_model_arena(model, alignment)
     offsets = dict(plan.offsets)
     # im2col scratch: two output pixels at a time (see tm_conv2d)
-    col_entries = 2 * max([int(np.prod(l.params["w"].shape[1:])) + 1 for l in model.layers
+    col_entries = 2 * max([(int(np.prod(l.params["w"].shape[1:])) + 3) // 4 * 4 for l in model.layers
                            if l.kind in ("conv", "dense")] + [4])
+    # ... and the depthwise 3x3 kernel's one-channel plane (see tm_dwconv3x3)
+    col_entries = max([col_entries] + [dw3x3_plane_entries(*model.tensors[l.output].shape[1:], l.params["stride"][0],
+                                                           model.tensors[l.output].shape[0])
+                                       for l in model.layers if dw3x3_fast_path(l)])
+    col_entries += col_entries % 2  # whole words
     arena = max(int(plan.total_bytes), 4)
     parts = [f"/* Generated by tinyml_helpers.deploy.codegen from {Path(model.source).name or 'an ONNX model'}.\n"
              f" * {len(model.layers)} layers, {model.macs:,} MACs, arena {arena:,} B. Do not edit. */\n"

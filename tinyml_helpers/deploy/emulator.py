@@ -3,8 +3,10 @@
 ``unicorn`` (QEMU's CPU core as a library, from pip on every OS) emulates the ARMv7E-M
 instruction set of a Cortex-M4 (``UC_CPU_ARM_CORTEX_M4``). It does not model a particular
 chip: no peripherals, no flash wait states, no pipeline timing. So what it measures exactly
-is the **number of instructions executed**; time and energy on a real chip are estimates
-built on top of it (cycles per instruction).
+is the **number of instructions executed**. Cycles come from a model on top of it
+(:mod:`tinyml_helpers.deploy.timing`: the Cortex-M4 TRM's instruction timings, taken-branch
+refills and the MCU's flash wait states, applied per executed block), so time and energy on
+a real chip remain estimates, with the margin stated there.
 
 How we count: a basic-block hook adds the number of Thumb-2 instructions in each block that
 runs (16- and 32-bit encodings decoded once per block and cached), which is exact and much
@@ -22,7 +24,7 @@ with instruction accounting).
 Example:
     >>> # fw = Firmware("artifacts/firmware/kws/model.elf", manifest)
     >>> # y = fw.infer(x_int8)            # fast, outputs only
-    >>> # y, stats = fw.infer(x_int8, count=True)
+    >>> # y, stats = fw.infer(x_int8, count=True)   # stats.instructions, stats.cycles
 """
 from __future__ import annotations
 
@@ -69,6 +71,8 @@ class RunStats:
     instructions: int
     per_layer: list[int] = field(default_factory=list)
     peak_stack_bytes: int = 0
+    cycles: int = 0          # from the timing model (deploy.timing), not a measurement
+    per_layer_cycles: list[int] = field(default_factory=list)
 
 
 class Firmware:
@@ -80,7 +84,8 @@ class Firmware:
             input and output live in the arena.
     """
 
-    def __init__(self, elf_path: str | Path, manifest: dict[str, Any] | str | Path | None = None):
+    def __init__(self, elf_path: str | Path, manifest: dict[str, Any] | str | Path | None = None,
+                 timing: Any = None):
         from elftools.elf.elffile import ELFFile
         from unicorn import Uc, UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB
         from unicorn.arm_const import UC_CPU_ARM_CORTEX_M4
@@ -92,6 +97,10 @@ class Firmware:
         if isinstance(manifest, (str, Path)):
             manifest = json.loads(Path(manifest).read_text())
         self.manifest = manifest or {}
+        from .timing import CortexM4Timing
+
+        # The cycle model of counted runs; set it to the target MCU's (timing.timing_for_mcu).
+        self.timing = timing if timing is not None else CortexM4Timing()
         with open(self.elf_path, "rb") as fh:
             elf = ELFFile(fh)
             self.symbols = {s.name: s["st_value"] for s in elf.get_section_by_name(".symtab").iter_symbols()
@@ -205,31 +214,26 @@ class Firmware:
         return (y, stats) if count else y
 
     def call(self, symbol: str, count: bool = True) -> RunStats:
-        """Run a function ``void f(void)`` to completion, counting instructions, per-layer
-        marks and the peak stack depth."""
-        from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+        """Run a function ``void f(void)`` to completion, counting instructions and cycles
+        (``self.timing``), per layer (marks) and the peak stack depth."""
+        from unicorn import UC_HOOK_CODE
         from unicorn.arm_const import UC_ARM_REG_R0
 
-        total = [0]
-        marks: list[tuple[int, int]] = []
-        cache = self._block_len
+        from .timing import CycleCounter
+
+        marks: list[tuple[int, int, int]] = []
         flash = self.flash
         base = self.flash_origin
-
-        def on_block(uc: Any, address: int, size: int, _: Any) -> None:
-            key = (address, size)
-            n = cache.get(key)
-            if n is None:
-                off = address - base
-                n = cache[key] = thumb_instruction_count(bytes(flash[off:off + size]))
-            total[0] += n
+        counter = CycleCounter(self.uc, lambda a, n: bytes(flash[a - base:a - base + n]), self.timing,
+                               (base, base + len(flash)))
 
         def on_mark(uc: Any, address: int, size: int, _: Any) -> None:
-            marks.append((uc.reg_read(UC_ARM_REG_R0), total[0]))
+            marks.append((uc.reg_read(UC_ARM_REG_R0), counter.instructions, counter.cycles))
 
         sstack, estack = self.symbols["_sstack"], self.symbols["_estack"]
         self.write(sstack, bytes([STACK_PAINT]) * (estack - sstack))
-        hooks = [self.uc.hook_add(UC_HOOK_BLOCK, on_block)]
+        counter.install()
+        hooks = []
         if "tm_layer_mark" in self.symbols:
             mark = self.symbols["tm_layer_mark"] & ~1
             hooks.append(self.uc.hook_add(UC_HOOK_CODE, on_mark, begin=mark, end=mark))
@@ -240,14 +244,17 @@ class Firmware:
         try:
             self._call(symbol)
         finally:
+            counter.remove()
             for h in hooks:
                 self.uc.hook_del(h)
             self.uc.ctl_flush_tb()
         stack = self.read(sstack, estack - sstack)
         untouched = len(stack) - len(stack.lstrip(bytes([STACK_PAINT])))
-        per_layer = [b - a for (_, a), (_, b) in zip(marks, marks[1:])]
-        return RunStats(instructions=total[0], per_layer=per_layer,
-                        peak_stack_bytes=(estack - sstack) - untouched)
+        per_layer = [b[1] - a[1] for a, b in zip(marks, marks[1:])]
+        per_layer_cycles = [b[2] - a[2] for a, b in zip(marks, marks[1:])]
+        return RunStats(instructions=counter.instructions, per_layer=per_layer,
+                        peak_stack_bytes=(estack - sstack) - untouched, cycles=counter.cycles,
+                        per_layer_cycles=per_layer_cycles)
 
 
 def _round_up(value: int, step: int) -> int:

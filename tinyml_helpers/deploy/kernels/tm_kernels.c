@@ -43,9 +43,13 @@ static inline int8_t tm_saturate(int32_t v, int32_t lo, int32_t hi) {
 #define TM_SMLABB(a, b, acc) __smlabb((a), (b), (acc))
 #define TM_SSUB16(a, b) ((uint32_t)__ssub16((a), (b)))
 #define TM_SMLATT(a, b, acc) __smlatt((a), (b), (acc))
+#define TM_SMLABT(a, b, acc) __smlabt((a), (b), (acc))
+#define TM_SMLATB(a, b, acc) __smlatb((a), (b), (acc))
 #else
 #define TM_SMLABB(a, b, acc) ((acc) + (int32_t)(int16_t)((a) & 0xFFFF) * (int16_t)((b) & 0xFFFF))
 #define TM_SMLATT(a, b, acc) ((acc) + (int32_t)(int16_t)((a) >> 16) * (int16_t)((b) >> 16))
+#define TM_SMLABT(a, b, acc) ((acc) + (int32_t)(int16_t)((a) & 0xFFFF) * (int16_t)((b) >> 16))
+#define TM_SMLATB(a, b, acc) ((acc) + (int32_t)(int16_t)((a) >> 16) * (int16_t)((b) & 0xFFFF))
 #define TM_SSUB16(a, b) ((uint32_t)(uint16_t)((int16_t)((a) & 0xFFFF) - (int16_t)((b) & 0xFFFF)) | \
                          ((uint32_t)(uint16_t)((int16_t)((a) >> 16) - (int16_t)((b) >> 16)) << 16))
 #endif
@@ -87,15 +91,55 @@ static inline void tm_widen_offset(const int8_t *src, int16_t *dst, int32_t n, u
     for (int32_t i = n & 3; i > 0; i--) *dst++ = (int16_t)(*src++ - zp);
 }
 
-/* im2col for one output pixel: the receptive field as int16 (x - zp_x), zeros for padding. */
+/* Requantization modes of the conv and depthwise kernels, each a separate copy of their loops so
+ * that no pixel pays for the choice: onnxruntime's float rescale, fixed point with a shift > 32 (the
+ * usual case: one SMMUL and three ALU instructions) and the general fixed point. */
+enum { TM_RQ_FLOAT = 0, TM_RQ_FIXED_HI = 1, TM_RQ_FIXED = 2 };
+
+static inline __attribute__((always_inline)) int8_t tm_dw_out(int32_t acc, int32_t zp_out, int32_t m, int32_t sh,
+                                                              float scale, int mode) {
+    int32_t r;
+    if (mode == TM_RQ_FLOAT) {
+        const float prod = (float)acc * scale;
+#if defined(__ARM_FP) && !defined(TM_HOST_BUILD)
+        float as_int;
+        __asm("vcvtr.s32.f32 %0, %1" : "=t"(as_int) : "t"(prod));
+        __builtin_memcpy(&r, &as_int, 4);
+#else
+        r = (int32_t)__builtin_rintf(prod);
+#endif
+    } else if (mode == TM_RQ_FIXED_HI) {
+        const int32_t hi = (int32_t)(((int64_t)acc * (int64_t)m) >> 32);
+        r = ((hi >> (sh - 33)) + 1) >> 1;
+    } else {
+        r = tm_requantize(acc, m, sh);
+    }
+    return TM_SAT8(zp_out + r);
+}
+
+/* im2col for one output pixel: the receptive field as int16 (x - zp_x), zeros for padding. A
+ * kernel row that lies inside the image with dilation 1 is one contiguous run of kw * C input
+ * values (channels-last), widened in one call: a one-channel first layer then pays per row,
+ * not per tap. */
 static void tm_im2col(const tm_conv_params *p, const int8_t *in, int32_t iy0, int32_t ix0, int16_t *col) {
-    const int32_t c = p->in_c, zp = p->in_zp;
+    const int32_t c = p->in_c, zp = p->in_zp, kw = p->kw;
     const uint32_t zz = ((uint32_t)(uint16_t)zp << 16) | (uint16_t)zp;
+    const int row_inside = p->dw == 1 && ix0 >= 0 && ix0 + kw <= p->in_w;
     for (int32_t ky = 0; ky < p->kh; ky++) {
         const int32_t iy = iy0 + ky * p->dh;
-        for (int32_t kx = 0; kx < p->kw; kx++) {
+        if (iy < 0 || iy >= p->in_h) {
+            for (int32_t i = 0; i < kw * c; i++) col[i] = 0;
+            col += kw * c;
+            continue;
+        }
+        if (row_inside) {
+            tm_widen_offset(in + (iy * p->in_w + ix0) * c, col, kw * c, zz, zp);
+            col += kw * c;
+            continue;
+        }
+        for (int32_t kx = 0; kx < kw; kx++) {
             const int32_t ix = ix0 + kx * p->dw;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+            if (ix < 0 || ix >= p->in_w) {
                 for (int32_t i = 0; i < c; i++) col[i] = 0;
             } else {
                 tm_widen_offset(in + (iy * p->in_w + ix) * c, col, c, zz, zp);
@@ -103,6 +147,8 @@ static void tm_im2col(const tm_conv_params *p, const int8_t *in, int32_t iy0, in
             col += c;
         }
     }
+    /* the rows are padded to a multiple of 4 (codegen.pack_conv_weights): zeros meet zeros */
+    for (int32_t k = (p->kh * p->kw * c) & 3; k && k < 4; k++) *col++ = 0;
 }
 
 /* Weight layout (see codegen.pack_conv_weights): output channels in pairs; a pair's block
@@ -152,11 +198,34 @@ static void tm_conv_pixel(const int16_t *col, int32_t K, int32_t cout, const int
     }
 }
 
+/* 16 MACs of the pixel pair x channel pair loop (see tm_conv_pixel_pair): 15 instructions.
+ * LDRD brings two words in one instruction (weights: 8 bytes of the channel pair; im2col: 4
+ * int16 of one pixel); it needs word-aligned addresses, which codegen guarantees (aligned
+ * weight arrays, rows padded to a multiple of 4, an 8-byte aligned im2col buffer). */
+#define TM_PAIR_BODY                              \
+    "ldrd   %[t0], %[t1], [%[wp]], #8\n\t"       \
+    "sxtb16 %[t2], %[t0]\n\t"                    \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"            \
+    "sxtb16 %[t3], %[t1]\n\t"                    \
+    "sxtb16 %[t1], %[t1], ror #8\n\t"            \
+    "ldrd   %[x], %[y], [%[c0]], #8\n\t"         \
+    "smlad  %[a00], %[t2], %[x], %[a00]\n\t"     \
+    "smlad  %[a01], %[t3], %[x], %[a01]\n\t"     \
+    "smlad  %[a00], %[t0], %[y], %[a00]\n\t"     \
+    "smlad  %[a01], %[t1], %[y], %[a01]\n\t"     \
+    "ldrd   %[x], %[y], [%[c1]], #8\n\t"         \
+    "smlad  %[a10], %[t2], %[x], %[a10]\n\t"     \
+    "smlad  %[a11], %[t3], %[x], %[a11]\n\t"     \
+    "smlad  %[a10], %[t0], %[y], %[a10]\n\t"     \
+    "smlad  %[a11], %[t1], %[y], %[a11]\n\t"
+
 /* Two output pixels x two output channels per pass (as CMSIS-NN does): every weight word
- * loaded and unpacked once feeds four SMLADs, every im2col word two. */
-static void tm_conv_pixel_pair(const int16_t *col0, const int16_t *col1, int32_t K, int32_t cout,
-                               const int8_t *w, const int32_t *bias, const int32_t *mult,
-                               const int32_t *shift, int32_t zp_out, int8_t *out0, int8_t *out1) {
+ * loaded and unpacked once feeds four SMLADs, every im2col word two. `mode` is a constant at
+ * each use (one out-of-line copy per requantization mode below), so the per-output rescale
+ * carries no branch. */
+static inline __attribute__((always_inline)) void tm_conv_pixel_pair_body(
+        const int16_t *col0, const int16_t *col1, int32_t K, int32_t cout, const int8_t *w, const int32_t *bias,
+        const int32_t *mult, const int32_t *shift, int32_t zp_out, int8_t *out0, int8_t *out1, int mode) {
     const int32_t K4 = K >> 2, Kt = K & 3;
     const int8_t *wp = w;
     int32_t co = 0;
@@ -165,36 +234,29 @@ static void tm_conv_pixel_pair(const int16_t *col0, const int16_t *col1, int32_t
         int32_t a00 = bias[co], a01 = bias[co + 1], a10 = a00, a11 = a01;
         if (K4 > 0) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-            /* Hand-scheduled: 19 instructions per 16 MACs, in the 13 free registers. */
-            int32_t n = K4;
-            uint32_t t0, t1, t2, t3, x;
-            __asm volatile(
-                "1:\n\t"
-                "ldr    %[t0], [%[wp]], #4\n\t"
-                "ldr    %[t1], [%[wp]], #4\n\t"
-                "sxtb16 %[t2], %[t0]\n\t"
-                "sxtb16 %[t0], %[t0], ror #8\n\t"
-                "sxtb16 %[t3], %[t1]\n\t"
-                "sxtb16 %[t1], %[t1], ror #8\n\t"
-                "ldr    %[x], [%[c0]], #4\n\t"
-                "smlad  %[a00], %[t2], %[x], %[a00]\n\t"
-                "smlad  %[a01], %[t3], %[x], %[a01]\n\t"
-                "ldr    %[x], [%[c0]], #4\n\t"
-                "smlad  %[a00], %[t0], %[x], %[a00]\n\t"
-                "smlad  %[a01], %[t1], %[x], %[a01]\n\t"
-                "ldr    %[x], [%[c1]], #4\n\t"
-                "smlad  %[a10], %[t2], %[x], %[a10]\n\t"
-                "smlad  %[a11], %[t3], %[x], %[a11]\n\t"
-                "ldr    %[x], [%[c1]], #4\n\t"
-                "smlad  %[a10], %[t0], %[x], %[a10]\n\t"
-                "smlad  %[a11], %[t1], %[x], %[a11]\n\t"
-                "subs   %[n], %[n], #1\n\t"
-                "bne    1b\n\t"
-                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),
-                  [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
-                  [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x)
-                :
-                : "cc", "memory");
+            /* Hand-scheduled: 15 instructions per 16 MACs, unrolled twice (one loop branch per
+             * 32 MACs), in the 14 allocatable registers. */
+            int32_t n = K4 >> 1;
+            uint32_t t0, t1, t2, t3, x, y;
+            if (K4 & 1) {
+                __asm volatile(TM_PAIR_BODY
+                    : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [a00] "+r"(a00), [a01] "+r"(a01),
+                      [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
+                      [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)
+                    :
+                    : "memory");
+            }
+            if (n > 0) {
+                __asm volatile(
+                    "1:\n\t" TM_PAIR_BODY TM_PAIR_BODY
+                    "subs   %[n], %[n], #1\n\t"
+                    "bne    1b\n\t"
+                    : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),
+                      [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                      [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)
+                    :
+                    : "cc", "memory");
+            }
 #else
             for (int32_t k = K4; k > 0; k--) {
                 const uint32_t wa = tm_read32(wp), wb = tm_read32(wp + 4);
@@ -221,10 +283,18 @@ static void tm_conv_pixel_pair(const int16_t *col0, const int16_t *col1, int32_t
             a00 += va * x0; a01 += vb * x0; a10 += va * x1; a11 += vb * x1;
         }
         wp += 2 * Kt;
-        out0[co] = TM_SAT8(zp_out + TM_RQ(a00, co));
-        out0[co + 1] = TM_SAT8(zp_out + TM_RQ(a01, co + 1));
-        out1[co] = TM_SAT8(zp_out + TM_RQ(a10, co));
-        out1[co + 1] = TM_SAT8(zp_out + TM_RQ(a11, co + 1));
+        float s0 = 0.0f, s1 = 0.0f;
+        int32_t m0 = 0, m1 = 0, h0 = 0, h1 = 0;
+        if (mode == TM_RQ_FLOAT) {
+            __builtin_memcpy(&s0, &mult[co], 4);
+            __builtin_memcpy(&s1, &mult[co + 1], 4);
+        } else {
+            m0 = mult[co]; m1 = mult[co + 1]; h0 = shift[co]; h1 = shift[co + 1];
+        }
+        out0[co] = tm_dw_out(a00, zp_out, m0, h0, s0, mode);
+        out0[co + 1] = tm_dw_out(a01, zp_out, m1, h1, s1, mode);
+        out1[co] = tm_dw_out(a10, zp_out, m0, h0, s0, mode);
+        out1[co + 1] = tm_dw_out(a11, zp_out, m1, h1, s1, mode);
     }
     if (co < cout) {  /* odd channel count: the last channel (a plain row) for both pixels */
         const int32_t *sh = shift ? shift + co : 0;
@@ -233,9 +303,66 @@ static void tm_conv_pixel_pair(const int16_t *col0, const int16_t *col1, int32_t
     }
 }
 
+static __attribute__((noinline)) void tm_conv_pixel_pair_float(
+        const int16_t *col0, const int16_t *col1, int32_t K, int32_t cout, const int8_t *w, const int32_t *bias,
+        const int32_t *mult, int32_t zp_out, int8_t *out0, int8_t *out1) {
+    tm_conv_pixel_pair_body(col0, col1, K, cout, w, bias, mult, 0, zp_out, out0, out1, TM_RQ_FLOAT);
+}
+
+static __attribute__((noinline)) void tm_conv_pixel_pair_fixed(
+        const int16_t *col0, const int16_t *col1, int32_t K, int32_t cout, const int8_t *w, const int32_t *bias,
+        const int32_t *mult, const int32_t *shift, int32_t zp_out, int8_t *out0, int8_t *out1) {
+    tm_conv_pixel_pair_body(col0, col1, K, cout, w, bias, mult, shift, zp_out, out0, out1, TM_RQ_FIXED);
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* The common case of the pass above with K a multiple of 4, the float rescale and only the
+ * channel pairs: few values live across the loop (the compiler otherwise reloads a dozen
+ * of them from the stack on every pass, as much as the MACs of a small layer cost). */
+static __attribute__((noinline)) void tm_conv_pairs_k4_float(
+        const int16_t *col0, const int16_t *col1, int32_t K4, int32_t pairs, const int8_t *wp,
+        const int32_t *bias, const int32_t *mult, int32_t zp_out, int8_t *o, int32_t cout) {
+    const int32_t *bend = bias + 2 * pairs;
+    for (; bias < bend; bias += 2, mult += 2, o += 2) {
+        const int16_t *c0 = col0, *c1 = col1;
+        int32_t a00 = bias[0], a01 = bias[1], a10 = a00, a11 = a01;
+        uint32_t t0, t1, t2, t3, x, y;
+        int32_t n = K4 >> 1;
+        if (K4 & 1) {
+            __asm volatile(TM_PAIR_BODY
+                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [a00] "+r"(a00), [a01] "+r"(a01),
+                  [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
+                  [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)
+                :
+                : "memory");
+        }
+        if (n > 0) {
+            __asm volatile(
+                "1:\n\t" TM_PAIR_BODY TM_PAIR_BODY
+                "subs   %[n], %[n], #1\n\t"
+                "bne    1b\n\t"
+                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),
+                  [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                  [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)
+                :
+                : "cc", "memory");
+        }
+        float s0, s1;
+        __builtin_memcpy(&s0, &mult[0], 4);
+        __builtin_memcpy(&s1, &mult[1], 4);
+        o[0] = tm_dw_out(a00, zp_out, 0, 0, s0, TM_RQ_FLOAT);
+        o[1] = tm_dw_out(a01, zp_out, 0, 0, s1, TM_RQ_FLOAT);
+        o[cout] = tm_dw_out(a10, zp_out, 0, 0, s0, TM_RQ_FLOAT);
+        o[cout + 1] = tm_dw_out(a11, zp_out, 0, 0, s1, TM_RQ_FLOAT);
+    }
+}
+#endif
+
 void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *col) {
-    const int32_t K = p->kh * p->kw * p->in_c, cout = p->out_c, n = p->out_h * p->out_w;
+    /* K rounded up to a multiple of 4: the weight rows and the im2col buffer carry zeros up to
+     * it, so every layer runs the SIMD loop without a scalar tail. */
+    const int32_t K = (p->kh * p->kw * p->in_c + 3) & ~3, cout = p->out_c, n = p->out_h * p->out_w;
     int16_t *col1 = col + ((K + 1) & ~1);  /* keep the second buffer word-aligned */
     int32_t i = 0;
     for (; i + 1 < n; i += 2) {
@@ -243,7 +370,21 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
         const int32_t oy1 = (i + 1) / p->out_w, ox1 = i + 1 - oy1 * p->out_w;
         tm_im2col(p, in, oy0 * p->sh - p->pad_top, ox0 * p->sw - p->pad_left, col);
         tm_im2col(p, in, oy1 * p->sh - p->pad_top, ox1 * p->sw - p->pad_left, col1);
-        tm_conv_pixel_pair(col, col1, K, cout, w, bias, mult, shift, p->out_zp, out, out + cout);
+        if (shift) {
+            tm_conv_pixel_pair_fixed(col, col1, K, cout, w, bias, mult, shift, p->out_zp, out, out + cout);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+        } else if ((K & 3) == 0 && K > 0) {
+            const int32_t pairs = cout >> 1;
+            tm_conv_pairs_k4_float(col, col1, K >> 2, pairs, w, bias, mult, p->out_zp, out, cout);
+            if (cout & 1) {  /* the odd last channel: a plain row after the pairs */
+                const int8_t *wl = w + 2 * pairs * K;
+                tm_conv_pixel(col, K, 1, wl, bias + cout - 1, mult + cout - 1, 0, p->out_zp, out + cout - 1);
+                tm_conv_pixel(col1, K, 1, wl, bias + cout - 1, mult + cout - 1, 0, p->out_zp, out + 2 * cout - 1);
+            }
+#endif
+        } else {
+            tm_conv_pixel_pair_float(col, col1, K, cout, w, bias, mult, p->out_zp, out, out + cout);
+        }
         out += 2 * cout;
     }
     if (i < n) {
@@ -331,11 +472,238 @@ void tm_dwconv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, con
     }
 }
 
+/* ---- depthwise 3x3, channel planes (see tm_kernels.h) ----------------------------------
+ * Why planes and not four channels per word: a 3x3 depthwise weight meets one input per output
+ * pixel, so with channels in the SIMD lanes every tap costs a load, two SXTB16 and four
+ * 16x16 MACs for 4 MACs (~2.5 instructions per MAC before requantization). In one channel's
+ * int16 plane two horizontally adjacent taps are one 32-bit word, so one SMLAD does two taps,
+ * and four vertically neighbouring output pixels share the rows they read: 41 instructions per
+ * 36 MACs at stride 1. The widening costs ~3 instructions per input value, paid once. */
+
+/* The padding of every channel's plane is the same (the input zero point), so it is written
+ * once per layer; per channel only the input values are copied in. */
+static void tm_dw_pad_plane(const tm_conv_params *p, int16_t *plane, int32_t rows, int32_t cols) {
+    const uint32_t zz = ((uint32_t)(uint16_t)p->in_zp << 16) | (uint16_t)p->in_zp;
+    for (int32_t i = 0; i < rows * cols; i += 2) tm_write32(plane + i, zz);  /* cols is even */
+}
+
+/* Copy channel c of the input into the interior of the plane (rows x cols, already padded). */
+static void tm_dw_fill_plane(const tm_conv_params *p, const int8_t *in, int32_t c, int16_t *plane,
+                             int32_t rows, int32_t cols) {
+    const int32_t C = p->in_c, H = p->in_h, W = p->in_w, top = p->pad_top;
+    const int32_t left = p->pad_left < cols ? p->pad_left : cols;
+    const int32_t n_in = W < cols - left ? W : cols - left;   /* input columns that land in the plane */
+    const int32_t y_end = H + top < rows ? H + top : rows;
+    const int8_t *src_row = in + c;
+    for (int32_t r = top; r < y_end; r++, src_row += W * C) {
+        const int8_t *src = src_row;
+        int16_t *d = plane + r * cols + left;
+        int32_t n = n_in;
+        for (; n >= 2; n -= 2) {  /* two per pass: halves the loop overhead */
+            const int16_t a = src[0], b = src[C];
+            src += 2 * C;
+            d[0] = a; d[1] = b;
+            d += 2;
+        }
+        if (n) *d = *src;
+    }
+}
+
+/* One kernel row r of one output pixel: taps 0 and 1 with one SMLAD, tap 2 with a 16x16 MAC
+ * (weights: w0/w1/w2 = row pairs, wt = (w02, w12), wu = (w22, 0)). */
+#define TM_DW_ROW0(acc, x01, x23) do { acc = TM_SMLAD(w0, x01, acc); acc = TM_SMLABB(wt, x23, acc); } while (0)
+#define TM_DW_ROW1(acc, x01, x23) do { acc = TM_SMLAD(w1, x01, acc); acc = TM_SMLATB(wt, x23, acc); } while (0)
+#define TM_DW_ROW2(acc, x01, x23) do { acc = TM_SMLAD(w2, x01, acc); acc = TM_SMLABB(wu, x23, acc); } while (0)
+
+/* Asm fragments: load the row at [q] into x01 (taps 0, 1) and y (tap 2 in the low half), then
+ * advance q one plane row; and the three row MACs. */
+#define TM_DWA_LOAD "ldr %[x], [%[q]]\n\tldr %[y], [%[q], #4]\n\tadd %[q], %[q], %[sb]\n\t"
+#define TM_DWA_R0(A) "smlad " A ", %[w0], %[x], " A "\n\tsmlabb " A ", %[wt], %[y], " A "\n\t"
+#define TM_DWA_R1(A) "smlad " A ", %[w1], %[x], " A "\n\tsmlatb " A ", %[wt], %[y], " A "\n\t"
+#define TM_DWA_R2(A) "smlad " A ", %[w2], %[x], " A "\n\tsmlabb " A ", %[wu], %[y], " A "\n\t"
+
+/* One channel: every output pixel. Four vertically adjacent pixels per pass share the plane
+ * rows they read (stride 1: 6 rows for 4 pixels, each row feeding up to three of them), which
+ * works whatever the output width (the DS-CNN's is 5). `s` and `mode` are constants at each
+ * use (see TM_DW3_VARIANT), so neither costs a branch per pixel. */
+static inline __attribute__((always_inline)) void tm_dw3x3_channel(
+        const int16_t *plane, int32_t cols, const int32_t s, int32_t oh, int32_t ow, int32_t C, const int16_t *wc,
+        int32_t b, int32_t zp_out, int32_t m, int32_t sh, float scale, int8_t *out, int mode) {
+    const uint32_t w0 = tm_read32(wc), w1 = tm_read32(wc + 2), w2 = tm_read32(wc + 4);
+    const uint32_t wt = tm_read32(wc + 6), wu = tm_read32(wc + 8);  /* (w02, w12), (w22, 0) */
+    const int32_t rs = ow * C;                /* output row stride */
+    const int32_t oh4 = oh & ~3;
+    for (int32_t ox = 0; ox < ow; ox++) {
+        const int16_t *col = plane + ox * s;
+        int8_t *o = out + ox * C;
+        int32_t oy = 0;
+        for (; oy < oh4; oy += 4) {
+            const int16_t *q = col + oy * s * cols;
+            int32_t a0 = b, a1 = b, a2 = b, a3 = b;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(TM_HOST_BUILD)
+            /* Hand-scheduled: stride 1 = 41 instructions for 36 MACs, stride 2 = 51. */
+            uint32_t x, y;
+            const uint32_t sb = (uint32_t)cols * 2;
+            if (s == 1) {
+                __asm volatile(
+                    TM_DWA_LOAD TM_DWA_R0("%[a0]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a0]") TM_DWA_R0("%[a1]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a0]") TM_DWA_R1("%[a1]") TM_DWA_R0("%[a2]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a1]") TM_DWA_R1("%[a2]") TM_DWA_R0("%[a3]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a2]") TM_DWA_R1("%[a3]")
+                    "ldr %[x], [%[q]]\n\tldr %[y], [%[q], #4]\n\t" TM_DWA_R2("%[a3]")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [q] "+r"(q), [x] "=&r"(x),
+                      [y] "=&r"(y)
+                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb)
+                    : "memory");
+            } else {
+                __asm volatile(
+                    TM_DWA_LOAD TM_DWA_R0("%[a0]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a0]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a0]") TM_DWA_R0("%[a1]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a1]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a1]") TM_DWA_R0("%[a2]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a2]")
+                    TM_DWA_LOAD TM_DWA_R2("%[a2]") TM_DWA_R0("%[a3]")
+                    TM_DWA_LOAD TM_DWA_R1("%[a3]")
+                    "ldr %[x], [%[q]]\n\tldr %[y], [%[q], #4]\n\t" TM_DWA_R2("%[a3]")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [q] "+r"(q), [x] "=&r"(x),
+                      [y] "=&r"(y)
+                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb)
+                    : "memory");
+            }
+#else
+            uint32_t r[9][2];
+            for (int32_t k = 0; k < 3 * s + 3 && k < 9; k++) {
+                r[k][0] = tm_read32(q + k * cols);
+                r[k][1] = tm_read32(q + k * cols + 2);
+            }
+            TM_DW_ROW0(a0, r[0][0], r[0][1]); TM_DW_ROW1(a0, r[1][0], r[1][1]); TM_DW_ROW2(a0, r[2][0], r[2][1]);
+            TM_DW_ROW0(a1, r[s][0], r[s][1]); TM_DW_ROW1(a1, r[s + 1][0], r[s + 1][1]);
+            TM_DW_ROW2(a1, r[s + 2][0], r[s + 2][1]);
+            TM_DW_ROW0(a2, r[2 * s][0], r[2 * s][1]); TM_DW_ROW1(a2, r[2 * s + 1][0], r[2 * s + 1][1]);
+            TM_DW_ROW2(a2, r[2 * s + 2][0], r[2 * s + 2][1]);
+            TM_DW_ROW0(a3, r[3 * s][0], r[3 * s][1]); TM_DW_ROW1(a3, r[3 * s + 1][0], r[3 * s + 1][1]);
+            TM_DW_ROW2(a3, r[3 * s + 2][0], r[3 * s + 2][1]);
+#endif
+            o[0] = tm_dw_out(a0, zp_out, m, sh, scale, mode);
+            o[rs] = tm_dw_out(a1, zp_out, m, sh, scale, mode);
+            o[2 * rs] = tm_dw_out(a2, zp_out, m, sh, scale, mode);
+            o[3 * rs] = tm_dw_out(a3, zp_out, m, sh, scale, mode);
+            o += 4 * rs;
+        }
+        for (; oy < oh; oy++) {  /* the last oh % 4 pixels of the column, one at a time */
+            const int16_t *q = col + oy * s * cols;
+            int32_t a = b;
+            TM_DW_ROW0(a, tm_read32(q), tm_read32(q + 2));
+            TM_DW_ROW1(a, tm_read32(q + cols), tm_read32(q + cols + 2));
+            TM_DW_ROW2(a, tm_read32(q + 2 * cols), tm_read32(q + 2 * cols + 2));
+            o[0] = tm_dw_out(a, zp_out, m, sh, scale, mode);
+            o += rs;
+        }
+    }
+}
+
+/* One out-of-line copy per (stride, requantization mode): each has few live values, so the
+ * compiler keeps the weights in registers instead of reloading them from the stack. */
+#define TM_DW3_VARIANT(NAME, S, MODE)                                                              \
+    static __attribute__((noinline)) void NAME(const int16_t *plane, int32_t cols, int32_t oh, int32_t ow, \
+                                                 int32_t C, const int16_t *wc, int32_t b, int32_t zp_out,  \
+                                                 int32_t m, int32_t sh, float scale, int8_t *out) {      \
+        tm_dw3x3_channel(plane, cols, S, oh, ow, C, wc, b, zp_out, m, sh, scale, out, MODE);          \
+    }
+TM_DW3_VARIANT(tm_dw3_s1_float, 1, TM_RQ_FLOAT)
+TM_DW3_VARIANT(tm_dw3_s2_float, 2, TM_RQ_FLOAT)
+TM_DW3_VARIANT(tm_dw3_s1_fixhi, 1, TM_RQ_FIXED_HI)
+TM_DW3_VARIANT(tm_dw3_s2_fixhi, 2, TM_RQ_FIXED_HI)
+TM_DW3_VARIANT(tm_dw3_s1_fix, 1, TM_RQ_FIXED)
+TM_DW3_VARIANT(tm_dw3_s2_fix, 2, TM_RQ_FIXED)
+
+/* Channels c..c+3 into four planes `pstride` entries apart: one word load gives the four
+ * channels of a pixel, SXTB16 splits them into (c, c+2) and (c+1, c+3): ~3 instructions per
+ * value instead of ~6 one channel at a time. */
+static void tm_dw_fill_planes4(const tm_conv_params *p, const int8_t *in, int32_t c, int16_t *plane,
+                               int32_t rows, int32_t cols, int32_t pstride) {
+    const int32_t C = p->in_c, H = p->in_h, W = p->in_w, top = p->pad_top;
+    const int32_t left = p->pad_left < cols ? p->pad_left : cols;
+    const int32_t n_in = W < cols - left ? W : cols - left;
+    const int32_t y_end = H + top < rows ? H + top : rows;
+    const int8_t *src_row = in + c;
+    for (int32_t r = top; r < y_end; r++, src_row += W * C) {
+        const int8_t *src = src_row;
+        int16_t *d = plane + r * cols + left;
+        for (int32_t n = n_in; n > 0; n--) {
+            const uint32_t v = tm_read32(src);
+            const uint32_t e = TM_SXTB16(v), o = TM_SXTB16_ROR8(v);
+            src += C;
+            d[0] = (int16_t)e;
+            d[pstride] = (int16_t)o;
+            d[2 * pstride] = (int16_t)(e >> 16);
+            d[3 * pstride] = (int16_t)(o >> 16);
+            d++;
+        }
+    }
+}
+
+static void tm_dw3_run(const tm_conv_params *p, const int16_t *plane, int32_t cols, const int16_t *w,
+                       const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int8_t *out, int32_t c) {
+    const int32_t s = p->sh, oh = p->out_h, ow = p->out_w, C = p->in_c, zp_out = p->out_zp;
+    const int16_t *wc = w + 10 * c;
+    const int32_t b = bias_zp[c];
+    if (!shift) {
+        float scale;
+        __builtin_memcpy(&scale, &mult[c], 4);
+        (s == 1 ? tm_dw3_s1_float : tm_dw3_s2_float)(plane, cols, oh, ow, C, wc, b, zp_out, 0, 0, scale, out + c);
+    } else if (shift[c] > 32) {
+        (s == 1 ? tm_dw3_s1_fixhi : tm_dw3_s2_fixhi)(plane, cols, oh, ow, C, wc, b, zp_out, mult[c], shift[c],
+                                                     0.0f, out + c);
+    } else {
+        (s == 1 ? tm_dw3_s1_fix : tm_dw3_s2_fix)(plane, cols, oh, ow, C, wc, b, zp_out, mult[c], shift[c],
+                                                 0.0f, out + c);
+    }
+}
+
+void tm_dwconv3x3(const tm_conv_params *p, const int8_t *in, const int16_t *w, const int32_t *bias_zp,
+                  const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *plane) {
+    const int32_t s = p->sh, oh = p->out_h, ow = p->out_w, C = p->in_c;
+    /* rows and (even) columns the output pixels read, including the pair loads' last word */
+    const int32_t rows = (oh - 1) * s + 3, cols = ((ow - 1) * s + 4 + 1) & ~1, ps = rows * cols;
+    const int32_t nplanes = C >= 4 ? 4 : 1;
+    tm_dw_pad_plane(p, plane, nplanes * rows, cols);
+    int32_t c = 0;
+    for (; c + 4 <= C; c += 4) {  /* four channels per fill */
+        tm_dw_fill_planes4(p, in, c, plane, rows, cols, ps);
+        for (int32_t k = 0; k < 4; k++) tm_dw3_run(p, plane + k * ps, cols, w, bias_zp, mult, shift, out, c + k);
+    }
+    for (; c < C; c++) {
+        tm_dw_fill_plane(p, in, c, plane, rows, cols);
+        tm_dw3_run(p, plane, cols, w, bias_zp, mult, shift, out, c);
+    }
+}
+
 void tm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, int32_t zp_a, int32_t zp_b,
             int32_t mult_a, int32_t mult_b, int32_t shift, int32_t zp_out, int32_t act_min, int32_t act_max) {
+    /* The rounding constant starts the 64-bit accumulator, so an element is two SMLALs and a
+     * two-word shift (the result fits in 32 bits). The common case (int8 range, shift < 32,
+     * as add_multipliers makes it for ratios near 1) runs a loop with nothing else in it. */
     const int64_t half = (int64_t)1 << (shift - 1);
+    if (act_min == -128 && act_max == 127 && shift < 32) {
+        const uint32_t half_lo = (uint32_t)half;
+        const int32_t up = 32 - shift;
+#pragma clang loop unroll(disable)
+        for (int32_t i = 0; i < n; i++) {
+            int64_t acc = (int64_t)half_lo;
+            acc += (int64_t)(a[i] - zp_a) * mult_a;
+            acc += (int64_t)(b[i] - zp_b) * mult_b;
+            const int32_t v = (int32_t)(((uint32_t)acc >> shift) | ((uint32_t)(acc >> 32) << up));
+            out[i] = TM_SAT8(zp_out + v);
+        }
+        return;
+    }
     for (int32_t i = 0; i < n; i++) {
-        const int64_t acc = (int64_t)(a[i] - zp_a) * mult_a + (int64_t)(b[i] - zp_b) * mult_b + half;
+        int64_t acc = half;
+        acc += (int64_t)(a[i] - zp_a) * mult_a;
+        acc += (int64_t)(b[i] - zp_b) * mult_b;
         out[i] = tm_saturate(zp_out + (int32_t)(acc >> shift), act_min, act_max);
     }
 }

@@ -30,8 +30,9 @@ static inline int32_t tm_requantize(int32_t acc, int32_t mult, int32_t shift) {
 }
 
 /* Standard convolution (group = 1), also used for dense layers (1x1 spatial). `col` is an
- * int16 scratch buffer of at least 2*kh*kw*in_c entries (two output pixels at a time).
- * Weights: [out_c][kh][kw][in_c], groups of 4 along K permuted to (w0, w2, w1, w3). */
+ * int16 scratch buffer of at least 2*Kp entries, Kp = kh*kw*in_c rounded up to a multiple of 4
+ * (two output pixels at a time). Weights: [out_c][kh][kw][in_c], each row zero-padded to Kp,
+ * groups of 4 along K permuted to (w0, w2, w1, w3) (codegen.pack_conv_weights). */
 void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *col);
 
@@ -40,6 +41,18 @@ void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const
  * the whole window lies inside the image. */
 void tm_dwconv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                  const int32_t *bias_zp, const int32_t *mult, const int32_t *shift, int8_t *out);
+
+/* Depthwise 3x3 convolution, stride 1 or 2, dilation 1, any padding and channel count (the
+ * fast path; codegen falls back to tm_dwconv2d for anything else). Channel by channel: the
+ * channel's padded input plane is widened once into `plane` (int16, padding = the input zero
+ * point, so `bias_zp` holds for every pixel and the inner loop has no bounds checks), then two
+ * output pixels per pass, one SMLAD per kernel row and pixel for taps 0 and 1 plus one 16x16
+ * MAC for tap 2, the row's input words shared by both pixels. `w` holds 10 int16 per channel
+ * (see codegen.pack_dw3x3_weights): (w00,w01) (w10,w11) (w20,w21) (w02,w12) (w22,0).
+ * `plane` needs codegen.dw3x3_plane_entries(out_h, out_w, stride, channels) int16 entries (up to four
+ * channel planes: four channels are widened from one word load). */
+void tm_dwconv3x3(const tm_conv_params *p, const int8_t *in, const int16_t *w, const int32_t *bias_zp,
+                  const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *plane);
 
 /* Element-wise add of two quantized tensors: y = zp_y + round((a - zp_a) * ra + (b - zp_b) * rb)
  * with ra, rb given as multipliers sharing one right shift. */

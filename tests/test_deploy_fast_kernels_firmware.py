@@ -1,0 +1,60 @@
+"""The hand-scheduled (Cortex-M4 only) paths of the fast kernels, on the emulated chip: a small
+network whose layers hit each of them (one-channel stem, depthwise 3x3 at stride 2 and 1 with
+channel counts not a multiple of 4 and heights not a multiple of 4, pointwise convs with K not
+a multiple of 4 and odd channel counts, a residual add), against the firmware's NumPy
+simulation, bit for bit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from tinyml_helpers.deploy import codegen, pipeline, toolchain  # noqa: E402
+
+
+class OddNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 1, 3, stride=2, padding=1)                      # one-channel: depthwise
+        self.expand = nn.Sequential(nn.Conv2d(1, 6, 1), nn.ReLU6())               # K = 1
+        self.dw2 = nn.Sequential(nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6), nn.ReLU6())
+        self.pw = nn.Conv2d(6, 7, 1)                                              # K = 6, odd cout
+        self.dw1 = nn.Sequential(nn.Conv2d(7, 7, 3, padding=1, groups=7), nn.ReLU6())
+        self.project = nn.Conv2d(7, 7, 1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(7, 5))
+
+    def forward(self, x):
+        x = self.pw(self.dw2(self.expand(self.stem(x))))
+        return self.head(x + self.project(self.dw1(x)))
+
+
+def test_fast_kernels_on_the_emulated_chip_match_the_simulation(tmp_path):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    torch.manual_seed(0)
+    shape = (1, 1, 27, 21)   # -> 14x11 after the stem, 7x6 after the stride-2 depthwise
+    fp32, pre, int8 = tmp_path / "f.onnx", tmp_path / "p.onnx", tmp_path / "q.onnx"
+    torch.onnx.export(OddNet().eval(), torch.randn(*shape), str(fp32), input_names=["x"], output_names=["y"],
+                      dynamo=False, opset_version=13)
+    quant_pre_process(str(fp32), str(pre))
+    rng = np.random.default_rng(0)
+    cal = iter([{"x": rng.normal(size=shape).astype(np.float32)} for _ in range(8)])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            return next(cal, None)
+
+    quantize_static(str(pre), str(int8), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    dep = pipeline.deploy_onnx(int8, tmp_path / "fw", layout=toolchain.MemoryLayout(
+        flash_bytes=64 * 1024, ram_bytes=32 * 1024, stack_bytes=4 * 1024))
+    kinds = [(l.kind, tuple(l.params.get("stride", ()))) for l in dep.model.layers]
+    assert ("dwconv", (2, 2)) in kinds and ("dwconv", (1, 1)) in kinds and ("add", ()) in kinds
+    assert all(codegen.dw3x3_fast_path(l) for l in dep.model.layers if l.kind == "dwconv")
+    for i in range(4):
+        x = dep.model.quantize_input(rng.normal(size=shape).astype(np.float32))
+        want, _ = codegen.simulate(dep.model, x, requant="float")
+        np.testing.assert_array_equal(dep.firmware.infer(x), want)
