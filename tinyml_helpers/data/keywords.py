@@ -230,17 +230,6 @@ class EspeakVoice:
         return f"{self.accent}+{self.variant}"
 
 
-def _trim(x: np.ndarray, threshold_db: float = -40.0, margin: int = 160) -> np.ndarray:
-    """Cut leading/trailing samples whose 10 ms envelope is below ``threshold_db`` re peak."""
-    if x.size == 0:
-        return x
-    envelope = np.convolve(np.abs(x), np.ones(160) / 160, mode="same")
-    loud = np.nonzero(envelope > envelope.max() * 10 ** (threshold_db / 20))[0]
-    if loud.size == 0:
-        return x[:0]
-    return x[max(loud[0] - margin, 0): loud[-1] + margin]
-
-
 def render_word(word: str, voice: EspeakVoice | str = "en-us", rate: int | None = None,
                 pitch: int | None = None, pitch_range: int | None = None,
                 trim: bool = True, seed: int = 0, normalise: bool = True) -> np.ndarray:
@@ -266,7 +255,7 @@ def render_word(word: str, voice: EspeakVoice | str = "en-us", rate: int | None 
                               voice.pitch_range if pitch_range is None else pitch_range, seed)
     audio = resample_poly(raw.astype(np.float64) / 32768.0, SAMPLE_RATE // 50, ESPEAK_RATE // 50)
     if trim:
-        audio = _trim(audio)
+        audio = engines.trim_quiet(audio)
     if not normalise:
         return audio.astype(np.float32)
     peak = np.abs(audio).max() if audio.size else 0.0
