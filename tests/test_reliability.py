@@ -86,3 +86,80 @@ def test_smoke_and_workshop_stay_apart_under_the_artifacts_override(monkeypatch,
     monkeypatch.setenv("TINYML_SMOKE", "0")
     workshop = config.artifacts_dir()
     assert workshop == tmp_path and smoke == tmp_path / "smoke"
+
+
+# --------------------------------------------------------------------------- feature cache
+
+def _cache_once(n: int = 3, calls: list | None = None):
+    from tinyml_helpers.data.features import cached_features
+
+    def load():
+        if calls is not None:
+            calls.append(1)
+        return np.zeros((n, 16000), np.float32), np.arange(n) % 2
+    return cached_features("mfcc", True, "probe", "train", "tiny", load)
+
+
+@pytest.mark.parametrize("damage", ["flip_byte", "truncate", "wrong_clip_count"])
+def test_damaged_feature_cache_is_recomputed(damage):
+    from tinyml_helpers.data.features import feature_cache_dir
+
+    _cache_once()
+    (path,) = feature_cache_dir().glob("mfcc_train_tiny_*.npz")
+    raw = bytearray(path.read_bytes())
+    if damage == "flip_byte":
+        raw[len(raw) // 2] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        path.write_bytes(bytes(raw[: len(raw) // 2]))
+    else:  # a well-formed file holding a different number of clips
+        with np.load(path) as stored:
+            arrays = {k: stored[k] for k in stored.files}
+        arrays["X"], arrays["y"] = arrays["X"][:2], arrays["y"][:2]
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+    calls: list = []
+    X, y = _cache_once(calls=calls)
+    assert calls == [1], "the damaged entry was not recomputed"
+    assert X.shape == (3, 1, 49, 10) and y.tolist() == [0, 1, 0]
+    X2, _ = _cache_once(calls=calls)  # ... and the recomputed entry is good again
+    assert calls == [1] and X2.shape == X.shape
+
+
+# --------------------------------------------------------------------------- training folder
+
+@pytest.mark.parametrize("run_name", ["../escape", "/tmp/abs-run", "a/../../b"])
+def test_run_name_cannot_leave_the_checkpoints_folder(run_name, tmp_path):
+    import torch
+    from tinyml_helpers.training import make_loader, train_classifier
+
+    victim = tmp_path / "victim" / "save"
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("precious")
+    dl = make_loader(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]), batch_size=2)
+    name = str(tmp_path / "victim") if run_name.startswith("/tmp") else run_name
+    with pytest.raises(ValueError, match="run_name"):
+        train_classifier(torch.nn.Linear(3, 2), {"train": dl, "val": dl}, epochs=1, run_name=name,
+                         progress=False)
+    assert (victim / "keep.txt").read_text() == "precious"
+
+
+# --------------------------------------------------------------------------- ONNX export
+
+def test_external_data_export_never_rewrites_the_good_file_in_place(tmp_path, monkeypatch):
+    import onnx
+    import torch
+    from tinyml_helpers import export
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten())
+    target = tmp_path / "m.onnx"
+    export.export_onnx(net, target, (1, 5, 5), external_data=True)
+    good = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def killed(*args, **kwargs):  # the process dies half way through writing
+        Path(args[1]).write_bytes(b"half")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(onnx, "save_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_onnx(net, target, (1, 5, 5), external_data=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.name.startswith(".")} == good
