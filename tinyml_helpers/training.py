@@ -283,6 +283,22 @@ def _quiet_micromind() -> Iterator[None]:
         logger.enable("micromind")
 
 
+def _check_run_name(run_name: Any) -> str:
+    # The run folder's save/ is wiped before training: a name that leaves
+    # artifacts/checkpoints/ (absolute, "..", a drive) would empty someone else's folder.
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if not isinstance(run_name, str):
+        raise TypeError(f"run_name must be a string, got {type(run_name).__name__}")
+    parts = PurePosixPath(run_name.replace("\\", "/")).parts
+    if (not parts or PurePosixPath(run_name).is_absolute() or PureWindowsPath(run_name).drive
+            or run_name.startswith(("/", "\\")) or any(p in ("..", ".") for p in parts)):
+        raise ValueError(f"run_name must be a plain folder name inside artifacts/checkpoints/ "
+                         f"(e.g. 'phinet-seed0'), got {run_name!r}: absolute paths and '..' "
+                         "are refused because the run folder's save/ is emptied first")
+    return run_name
+
+
 def _make_checkpointer_class() -> type:
     from micromind.utils.checkpointer import Checkpointer
 
@@ -483,7 +499,7 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
     if needs_embedding:
         classifier_layer(model)  # fail now, with a clear message, if there is no classifier
 
-    run_name = run_name or f"{type(model).__name__.lower()}-seed{seed}"
+    run_name = _check_run_name(run_name or f"{type(model).__name__.lower()}-seed{seed}")
     # micromind: the Checkpointer asserts that <folder>/save exists; start from a clean folder.
     folder = config.artifacts_dir("checkpoints", run_name)
     shutil.rmtree(folder / "save", ignore_errors=True)
