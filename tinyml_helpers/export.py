@@ -60,7 +60,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -176,23 +176,50 @@ def export_onnx(model: Any, path: str | os.PathLike, input_shape: Sequence[int] 
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        if exporter == "torchscript":
-            axes = {input_name: {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
-            with atomic_path(path, suffix=".onnx") as tmp:
-                torch.onnx.export(model, (example,), str(tmp), dynamo=False, opset_version=int(opset),
+        # Everything is written in a private folder beside the target and renamed into place,
+        # so a kill half way never damages the previous good export (issue #17).
+        with _private_dir(path) as work:
+            staged = work / path.name
+            if exporter == "torchscript":
+                axes = {input_name: {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
+                torch.onnx.export(model, (example,), str(staged), dynamo=False, opset_version=int(opset),
                                   input_names=[input_name], output_names=[output_name],
                                   dynamic_axes=axes, do_constant_folding=True)
-            if external_data:
-                _to_external_data(path)
-        else:
-            shapes = ({"x": {0: torch.export.Dim("batch", min=1, max=4096)}}
-                      if dynamic_batch else None)
-            program = torch.onnx.export(model, (example,), dynamo=True, opset_version=int(opset),
-                                        input_names=[input_name], output_names=[output_name],
-                                        dynamic_shapes=_dynamic_shapes_for(model, shapes),
-                                        verbose=False)
-            program.save(str(path), external_data=external_data)
+                if external_data:
+                    _to_external_data(staged)
+            else:
+                shapes = ({"x": {0: torch.export.Dim("batch", min=1, max=4096)}}
+                          if dynamic_batch else None)
+                program = torch.onnx.export(model, (example,), dynamo=True, opset_version=int(opset),
+                                            input_names=[input_name], output_names=[output_name],
+                                            dynamic_shapes=_dynamic_shapes_for(model, shapes),
+                                            verbose=False)
+                program.save(str(staged), external_data=external_data)
+            _install(work, path)
     return path
+
+
+@contextlib.contextmanager
+def _private_dir(path: Path) -> Iterator[Path]:
+    # Named like every other temporary file of the course (".<target>.<random>.tmp"), so a
+    # folder left by a killed run is swept by files.clean_stale_temporaries.
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _install(work: Path, path: Path) -> None:
+    # The weights file goes first: the old graph never points at a half-written data file,
+    # and the graph rename that follows is the atomic switch to the new export.
+    data = work / (path.name + ".data")
+    if data.exists():
+        os.replace(data, path.with_name(data.name))
+    os.replace(work / path.name, path)
 
 
 def _dynamic_shapes_for(model: Any, shapes: dict | None) -> Any:
@@ -213,8 +240,8 @@ def _to_external_data(path: Path) -> None:
 
     model = onnx.load(str(path))
     data_name = path.name + ".data"
-    # onnx appends to an existing data file: remove the one a previous export left behind,
-    # or every re-run would add another copy of the weights to it.
+    # onnx appends to an existing data file: remove any one left in the (private) folder,
+    # or the weights would be stored twice.
     (path.parent / data_name).unlink(missing_ok=True)
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=data_name, size_threshold=0)
