@@ -163,3 +163,68 @@ def test_external_data_export_never_rewrites_the_good_file_in_place(tmp_path, mo
     with pytest.raises(KeyboardInterrupt):
         export.export_onnx(net, target, (1, 5, 5), external_data=True)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.name.startswith(".")} == good
+
+
+# --------------------------------------------------------------------------- int8 calibration
+
+@pytest.fixture(scope="module")
+def kws_float(tmp_path_factory):
+    """The shipped keyword PhiNet exported to ONNX, with real train and test features."""
+    from tinyml_helpers import export as ex
+    from tinyml_helpers.data import keyword_features
+    from tinyml_helpers.models.phinet import load_kws_phinet
+
+    model, cfg = load_kws_phinet("shipped")
+    kind = cfg.get("feature_kind", cfg.get("kind", "logmel"))
+    X_train, y_train = keyword_features("train", kind=kind, smoke=True)
+    X_test, y_test = keyword_features("test", kind=kind, smoke=True)
+    folder = tmp_path_factory.mktemp("kws")
+    fp32 = ex.export_onnx(model, folder / "kws_fp32.onnx", X_test.shape[1:])
+    return {"fp32": fp32, "X_cal": ex.calibration_subset(X_train, y_train, 32), "X_train": X_train,
+            "X_test": X_test, "y_test": y_test}
+
+
+def _spoil(X: np.ndarray, how: str) -> np.ndarray:
+    X = X.copy()
+    if how == "one 1e6":
+        X.flat[5] = 1e6
+    elif how == "one inf":
+        X.flat[5] = np.inf
+    elif how == "all zero":
+        X[:] = 0
+    elif how == "all NaN":
+        X[:] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("how,match", [("one 1e6", "outlier|range"), ("one inf", "non-finite"),
+                                       ("all zero", "constant|degenerate"), ("all NaN", "non-finite")])
+def test_bad_calibration_is_refused_not_quantized(kws_float, how, match, tmp_path):
+    from tinyml_helpers import export as ex
+
+    with pytest.raises(ValueError, match=match):
+        ex.quantize_onnx(kws_float["fp32"], tmp_path / "q.onnx", _spoil(kws_float["X_cal"], how))
+    assert not (tmp_path / "q.onnx").exists()
+
+
+def test_calibration_outside_the_training_range_is_refused(kws_float, tmp_path):
+    from tinyml_helpers import export as ex
+
+    X = kws_float["X_cal"] * 40  # finite, varied, self-consistent, but nothing like training
+    train = kws_float["X_train"]
+    with pytest.raises(ValueError, match="training"):
+        ex.quantize_onnx(kws_float["fp32"], tmp_path / "q.onnx", X,
+                         expected_range=(float(train.min()), float(train.max())))
+
+
+def test_int8_model_that_disagrees_with_the_float_one_is_refused(kws_float, tmp_path):
+    from tinyml_helpers import export as ex
+
+    narrow = kws_float["X_cal"] * 1e-3  # passes the input checks, ranges far too narrow
+    with pytest.raises(ValueError, match="int8 model disagrees"):
+        ex.quantize_onnx(kws_float["fp32"], tmp_path / "q.onnx", narrow,
+                         check_features=kws_float["X_test"])
+    assert not (tmp_path / "q.onnx").exists()
+    good = ex.quantize_onnx(kws_float["fp32"], tmp_path / "q.onnx", kws_float["X_cal"],
+                            check_features=kws_float["X_test"])
+    assert ex.accuracy(ex.onnx_logits(good, kws_float["X_test"]), kws_float["y_test"]) > 0.8
