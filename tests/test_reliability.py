@@ -228,3 +228,82 @@ def test_int8_model_that_disagrees_with_the_float_one_is_refused(kws_float, tmp_
     good = ex.quantize_onnx(kws_float["fp32"], tmp_path / "q.onnx", kws_float["X_cal"],
                             check_features=kws_float["X_test"])
     assert ex.accuracy(ex.onnx_logits(good, kws_float["X_test"]), kws_float["y_test"]) > 0.8
+
+
+# --------------------------------------------------------------------------- firmware folder
+
+SMALL_MCU = dict(flash_bytes=64 * 1024, ram_bytes=32 * 1024, stack_bytes=4 * 1024)
+
+
+@pytest.fixture(scope="module")
+def tiny_int8(tmp_path_factory):
+    import torch
+    from test_deploy_pipeline import TinyNet, _export_int8
+
+    folder = tmp_path_factory.mktemp("tiny_int8")
+    torch.manual_seed(0)
+    a = _export_int8(TinyNet(), folder)
+    (folder / "b").mkdir()
+    b = _export_int8(TinyNet(classes=3), folder / "b")  # another model, same input
+    return a, b
+
+
+def test_crash_before_the_elf_build_leaves_the_previous_firmware_whole(tiny_int8, tmp_path, monkeypatch):
+    from tinyml_helpers.deploy import pipeline, toolchain
+
+    a, b = tiny_int8
+    out = tmp_path / "fw"
+    pipeline.deploy_onnx(a, out, layout=toolchain.MemoryLayout(**SMALL_MCU))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # killed after generate_c, before the ELF is linked
+    monkeypatch.setattr(toolchain, "compile_firmware", crash)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.deploy_onnx(b, out, layout=toolchain.MemoryLayout(**SMALL_MCU))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert pipeline.load_firmware(out).manifest["macs"] == json.loads((out / "model.json").read_text())["macs"]
+
+
+def test_manifest_beside_another_elf_is_refused(tiny_int8, tmp_path):
+    from tinyml_helpers.deploy import pipeline, toolchain
+
+    a, b = tiny_int8
+    pipeline.deploy_onnx(a, tmp_path / "a", layout=toolchain.MemoryLayout(**SMALL_MCU))
+    pipeline.deploy_onnx(b, tmp_path / "b", layout=toolchain.MemoryLayout(**SMALL_MCU))
+    (tmp_path / "a" / "model.json").replace(tmp_path / "b" / "model.json")  # new manifest, old ELF
+    with pytest.raises(ValueError, match="does not match"):
+        pipeline.load_firmware(tmp_path / "b")
+
+
+def test_elf_replaced_during_a_deployment_is_not_the_one_run(tiny_int8, tmp_path, monkeypatch):
+    from tinyml_helpers.deploy import pipeline, toolchain
+
+    a, b = tiny_int8
+    other = pipeline.deploy_onnx(b, tmp_path / "other", layout=toolchain.MemoryLayout(**SMALL_MCU))
+    out = tmp_path / "fw"
+    real_compile = toolchain.compile_firmware
+
+    def compile_then_race(sources, out_elf, **kwargs):
+        path = real_compile(sources, out_elf, **kwargs)
+        # another process deploys into the same folder right after our link step
+        (out / "model.elf").parent.mkdir(parents=True, exist_ok=True)
+        (out / "model.elf").write_bytes(other.elf_path.read_bytes())
+        return path
+    monkeypatch.setattr(toolchain, "compile_firmware", compile_then_race)
+    dep = pipeline.deploy_onnx(a, out, layout=toolchain.MemoryLayout(**SMALL_MCU))
+    assert dep.firmware.symbols != other.firmware.symbols, "ran the other deployment's firmware"
+    X = np.random.default_rng(0).normal(size=(2, 1, 13, 11)).astype(np.float32)
+    q1, _ = pipeline.run_firmware(dep, X, progress=False)
+    q2, _ = pipeline.run_firmware(dep, X, progress=False, workers=2)
+    np.testing.assert_array_equal(q1, q2)
+
+
+def test_firmware_refuses_non_finite_inputs(tiny_int8, tmp_path):
+    from tinyml_helpers.deploy import pipeline, toolchain
+
+    dep = pipeline.deploy_onnx(tiny_int8[0], tmp_path / "fw", layout=toolchain.MemoryLayout(**SMALL_MCU))
+    X = np.zeros((2, 1, 13, 11), np.float32)
+    X[1, 0, 3, 3] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        pipeline.run_firmware(dep, X, progress=False)
