@@ -307,3 +307,46 @@ def test_firmware_refuses_non_finite_inputs(tiny_int8, tmp_path):
     X[1, 0, 3, 3] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
         pipeline.run_firmware(dep, X, progress=False)
+
+
+# --------------------------------------------------------------------------- which PhiNet notebook 06 gets
+
+def _run_copy_of_the_shipped_phinet():
+    from tinyml_helpers.models.phinet import load_kws_phinet, save_kws_phinet
+
+    model, cfg = load_kws_phinet("shipped")
+    cfg = {k: v for k, v in cfg.items() if k not in ("weights_file", "weights_sha256")}
+    return save_kws_phinet(model, cfg)  # as notebook 04 does, into artifacts/models/
+
+
+@pytest.mark.parametrize("damage", ["json missing", "json from an older run"])
+def test_half_saved_phinet_falls_back_to_the_shipped_one_and_says_so(damage):
+    import torch
+    from tinyml_helpers.models.phinet import load_kws_phinet
+
+    pt = _run_copy_of_the_shipped_phinet()
+    if damage == "json missing":
+        pt.with_suffix(".json").unlink()
+    else:  # killed after the new .pt was written, before its .json
+        state = torch.load(pt, weights_only=True)
+        state = {k: v + 1 if v.is_floating_point() else v for k, v in state.items()}
+        torch.save(state, pt)
+    with pytest.warns(UserWarning, match=r"kws_phinet.*shipped.*notebook 04") as caught:
+        model, cfg = load_kws_phinet()
+    assert "git checkout" not in str(caught[0].message)
+    assert cfg["weights_sha256"] == load_kws_phinet("shipped")[1]["weights_sha256"]
+    with pytest.raises((FileNotFoundError, ValueError), match="notebook 04") as err:
+        load_kws_phinet("artifacts")
+    assert "git checkout" not in str(err.value)
+
+
+def test_notebook_06_uses_the_stand_in_only_when_the_shipped_checkpoint_is_missing(monkeypatch):
+    from tinyml_helpers import export
+    from tinyml_helpers.deploy import pipeline
+
+    def other_file_missing(*args, **kwargs):
+        raise FileNotFoundError("data/keywords/speech_test.flac is missing")
+    monkeypatch.setattr(export, "kws_onnx_artifacts", other_file_missing)
+    monkeypatch.setattr(pipeline, "_standin_artifacts", lambda: pytest.fail("stand-in trained"))
+    with pytest.raises(FileNotFoundError, match="speech_test"):
+        pipeline.kws_int8_artifacts()
