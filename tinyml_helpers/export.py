@@ -67,6 +67,7 @@ import numpy as np
 
 from . import config as _config
 from .files import atomic_path, atomic_write_json, sha256_file
+from .onnx_file import check_onnx_file, load_onnx
 
 __all__ = [
     "INPUT_NAME", "OUTPUT_NAME", "DEFAULT_OPSET", "ARTIFACT_NAMES", "MCU_KERNEL_OPS",
@@ -291,10 +292,7 @@ def _load(model_or_path: Any, external_data: bool = True) -> Any:
     import onnx
 
     if isinstance(model_or_path, (str, os.PathLike)):
-        path = Path(model_or_path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: export the model first (export_onnx)")
-        return onnx.load(str(path), load_external_data=external_data)
+        return load_onnx(model_or_path, external_data=external_data)
     if isinstance(model_or_path, onnx.ModelProto):
         return model_or_path
     raise TypeError(f"expected an ONNX file path or onnx.ModelProto, got {type(model_or_path).__name__}")
@@ -407,9 +405,7 @@ def make_session(path: str | os.PathLike, threads: int = 1) -> Any:
 
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: export or quantize the model first")
+    path = check_onnx_file(path)  # a damaged file: one message naming it, not onnxruntime's
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -487,6 +483,11 @@ def parity_report(reference_logits: np.ndarray, other_logits: np.ndarray,
     a, b = np.asarray(reference_logits, np.float64), np.asarray(other_logits, np.float64)
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"logits must both be (N, K) with the same shape, got {a.shape} and {b.shape}")
+    # argmax of a NaN row is 0 on both sides: NaN logits counted as 100 % agreement.
+    for name, logits in (("reference_logits", a), ("other_logits", b)):
+        if not np.isfinite(logits).all():
+            raise ValueError(f"{name} hold {int((~np.isfinite(logits)).sum())} non-finite value(s): "
+                             "no agreement can be claimed. Check the model and its inputs")
     diff = np.abs(a - b)
     out = {
         "max_abs_diff": float(diff.max()) if diff.size else 0.0,
@@ -622,6 +623,7 @@ def quantize_onnx(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     if not fp32_path.exists():
         raise FileNotFoundError(f"{fp32_path} does not exist: export the float model first")
+    check_onnx_file(fp32_path)
     if isinstance(calibration, FeatureCalibrationReader):
         reader = calibration
     else:

@@ -29,6 +29,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..files import atomic_write_json, sha256_file
+from ..onnx_file import check_onnx_file
 from . import codegen, measure, toolchain
 from .emulator import Firmware, RunStats
 
@@ -81,6 +82,8 @@ def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain
     """
     layout = layout or toolchain.MemoryLayout()
     out_dir = Path(out_dir)
+    if isinstance(int8_path, (str, os.PathLike)):
+        check_onnx_file(int8_path)  # a damaged file gets a message naming it, not a DecodeError
     model = codegen.parse_int8_onnx(int8_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Build in a private folder and rename into out_dir at the end: another deployment into
@@ -237,6 +240,13 @@ def compare_with_reference(fw_logits: np.ndarray, ref_logits: np.ndarray, scale:
     fw, ref = np.asarray(fw_logits, np.float64), np.asarray(ref_logits, np.float64)
     if fw.shape != ref.shape:
         raise ValueError(f"firmware logits {fw.shape} and reference logits {ref.shape} differ in shape")
+    # scale=0 divided by zero into max_lsb = -2**63; NaN logits compared as "agreeing".
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) \
+            or not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be the output's positive, finite int8 scale, got {scale!r} "
+                         "(dep.model.tensors[dep.model.output].scale)")
+    _finite(fw, "the firmware logits")
+    _finite(ref, "the reference logits")
     lsb = np.rint(np.abs(fw - ref) / float(scale)).astype(np.int64)
     out = {"top1_agreement": float(np.mean(fw.argmax(1) == ref.argmax(1))),
            "max_lsb": int(lsb.max()) if lsb.size else 0,
