@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import numbers
 import shutil
 import time
 from argparse import Namespace
@@ -193,8 +194,9 @@ def make_loader(*tensors: torch.Tensor | np.ndarray, batch_size: int = 64, shuff
     lengths = {len(t) for t in ts}
     if len(lengths) != 1:
         raise ValueError(f"all tensors must have the same length (first dimension), got {[len(t) for t in ts]}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = int(batch_size)  # DataLoader refuses NumPy integers
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(TensorDataset(*ts), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
@@ -472,8 +474,10 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+    # numbers.Real, not (int, float): np.float32 (e.g. from np.logspace) is a fine lr.
+    if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
+    lr = float(lr)
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
     if optimizer not in OPTIMIZERS:

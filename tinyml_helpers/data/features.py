@@ -97,14 +97,33 @@ def compute_features(audio: np.ndarray, kind: str = "logmel", normalize: bool = 
                      batch_size: int = 256) -> np.ndarray:
     """Features of 1 s clips ``(N, 16000)`` (or one clip ``(16000,)``) -> float32 (N, 1, 49, F).
 
+    Audio is float in [-1, 1]; int16 PCM (what WAV files and microphones give) is converted
+    by dividing by 32768. Other integer types, and NaN/inf samples, are refused.
+
     Example:
         >>> compute_features(np.zeros(16000, np.float32), "mfcc").shape
         (1, 1, 49, 10)
+        >>> compute_features(np.zeros(16000, np.int16), "mfcc").shape
+        (1, 1, 49, 10)
     """
     import librosa
+    import numbers
 
     params = feature_params(kind)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer (clips per librosa call), got {batch_size!r}")
+    batch_size = int(batch_size)
+    audio = np.asarray(audio)
+    if audio.dtype == np.int16:
+        # int16 PCM taken as float was 32768x too loud: features 6 sigma off, silently.
+        audio = audio.astype(np.float32) / 32768.0
+    elif not np.issubdtype(audio.dtype, np.floating):
+        raise ValueError(f"audio must be float samples in [-1, 1] or int16 PCM, got dtype {audio.dtype}; "
+                         "convert it, e.g. audio.astype(np.float32) / 2**(bits-1)")
     audio = np.asarray(audio, dtype=np.float32)
+    if not np.isfinite(audio).all():
+        raise ValueError(f"audio holds {int((~np.isfinite(audio)).sum())} NaN/inf sample(s); "
+                         "check the recording or the resampling that produced it")
     if audio.ndim == 1:
         audio = audio[None]
     if audio.ndim != 2 or audio.shape[1] != params.clip_samples:
