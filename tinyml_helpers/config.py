@@ -182,9 +182,12 @@ def start_lesson(stem: str, seed: int = DEFAULT_SEED, quiet_libraries: bool = Tr
         quiet_noisy_libraries()
     maybe_block_network()
     # A (re-)run starts its results record fresh: figures of an earlier run never mix in.
+    from .files import clean_stale_temporaries
     from .results import start_run
 
     start_run(stem)
+    # Temporary files of writes killed in an earlier session (an hour old or more).
+    clean_stale_temporaries(artifacts_dir())
     return f"{stem}: {run_mode()} mode, seed {seed}, artifacts in {artifacts_dir()}"
 
 
