@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -350,3 +351,307 @@ def test_notebook_06_uses_the_stand_in_only_when_the_shipped_checkpoint_is_missi
     monkeypatch.setattr(pipeline, "_standin_artifacts", lambda: pytest.fail("stand-in trained"))
     with pytest.raises(FileNotFoundError, match="speech_test"):
         pipeline.kws_int8_artifacts()
+
+
+# --------------------------------------------------------------------------- stale temporaries
+
+def test_stale_temporaries_of_killed_writes_are_cleaned_on_the_next_run(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TINYML_ARTIFACTS", str(tmp_path))
+    root = config.artifacts_dir()
+    target = root / "cache" / "downloads" / "speech.tar.gz"
+    target.parent.mkdir(parents=True)
+    # kill -9 skips atomic_path's clean-up: recreate such leftovers by hand, old and fresh
+    old = target.with_name(".speech.tar.gz.ab12cd34.tmp")
+    old.write_bytes(b"x" * 1000)
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    old_dir = root / "onnx" / ".kws_fp32.onnx.zz99yy88.tmp"
+    old_dir.mkdir(parents=True)
+    os.utime(old_dir, (time.time() - 7200, time.time() - 7200))
+    fresh = target.with_name(".speech.tar.gz.qq11ww22.tmp")  # a write in progress elsewhere
+    fresh.write_bytes(b"y")
+    mine = target.with_name(".my_notes.txt")  # not our naming: never touched
+    mine.write_text("keep")
+    os.utime(mine, (0, 0))
+    config.start_lesson("99_sweep")
+    assert not old.exists() and not old_dir.exists()
+    assert fresh.exists() and mine.exists()
+
+
+# --------------------------------------------------------------------------- the bad-input table
+
+CLEAR, CONVERTED, REFUSED = "clear error", "converted", "refused"
+
+
+def _bad_onnx(tmp: Path, kind: str) -> Path:
+    path = tmp / f"{kind}.onnx"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("this is not an ONNX model\n" * 20)
+    else:  # truncated: the first half of a real export
+        import torch
+        from tinyml_helpers.export import export_onnx
+
+        good = export_onnx(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten()),
+                           tmp / "good.onnx", (1, 5, 5))
+        data = good.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _onnx_helpers():
+    from tinyml_helpers import export as ex
+    from tinyml_helpers.cost.memory import lifetimes_from_onnx
+    from tinyml_helpers.deploy import pipeline
+
+    X = np.zeros((2, 1, 5, 5), np.float32)
+    return {
+        "describe_onnx": ex.describe_onnx,
+        "operator_counts": ex.operator_counts,
+        "flag_mcu_unsupported": ex.flag_mcu_unsupported,
+        "assert_mcu_compatible": ex.assert_mcu_compatible,
+        "quantize_onnx": lambda p: ex.quantize_onnx(p, p.with_name("q.onnx"), X),
+        "onnx_logits": lambda p: ex.onnx_logits(p, X),
+        "size_breakdown": ex.size_breakdown,
+        "layer_qparams": ex.layer_qparams,
+        "compact_onnx": lambda p: ex.compact_onnx(p, p.with_name("c.onnx")),
+        "lifetimes_from_onnx": lifetimes_from_onnx,
+        "deploy_onnx": lambda p: pipeline.deploy_onnx(p, p.parent / "fw"),
+    }
+
+
+ONNX_CASES = [(f"{helper}: {kind} .onnx", CLEAR, helper, kind)
+              for helper in ("describe_onnx", "operator_counts", "flag_mcu_unsupported",
+                             "assert_mcu_compatible", "quantize_onnx", "onnx_logits", "size_breakdown",
+                             "layer_qparams", "compact_onnx", "lifetimes_from_onnx", "deploy_onnx")
+              for kind in ("empty", "text", "truncated")]
+
+
+@pytest.mark.parametrize("case,category,helper,kind", ONNX_CASES, ids=[c[0] for c in ONNX_CASES])
+def test_bad_onnx_files_get_one_message_naming_the_file(case, category, helper, kind, tmp_path):
+    path = _bad_onnx(tmp_path, kind)
+    with pytest.raises(ValueError) as err:
+        _onnx_helpers()[helper](path)
+    assert str(path) in str(err.value) and "Re-export" in str(err.value), str(err.value)
+
+
+def _corrupt(relpath: str, monkeypatch, tmp_path, how: str = "garbage") -> Path:
+    """A private copy of data/ with one file damaged; TINYML_DATA points at it."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(config.REPO_ROOT / "data", data, ignore=shutil.ignore_patterns("*.flac", "*.npz"))
+    for flac in (config.REPO_ROOT / "data").rglob("*.flac"):  # large: link, do not copy
+        (data / flac.relative_to(config.REPO_ROOT / "data")).symlink_to(flac)
+    target = data / relpath
+    if how == "delete":
+        target.unlink()
+    elif how == "edit dropout":
+        doc = json.loads(target.read_text())
+        doc["model"]["dropout"] = 0.9
+        target.write_text(json.dumps(doc))
+    else:
+        target.write_text('{"files": {"a": ')
+    monkeypatch.setenv("TINYML_DATA", str(data))
+    return target
+
+
+def _case_corrupt_results(tmp, mp):
+    results.results_path("99_bad").write_text("{not json")
+    results.load_results("99_bad")
+
+
+def _case_corrupt_teacher_json(tmp, mp):
+    from tinyml_helpers.models.kws_cnn import load_kws_teacher
+
+    _corrupt("checkpoints/kws_teacher.json", mp, tmp)
+    load_kws_teacher()
+
+
+def _case_edited_teacher_json(tmp, mp):
+    from tinyml_helpers.models.kws_cnn import load_kws_teacher
+
+    _corrupt("checkpoints/kws_teacher.json", mp, tmp, how="edit dropout")
+    load_kws_teacher()
+
+
+def _case_corrupt_manifest(tmp, mp):
+    from tinyml_helpers.data.manifest import verify_file
+
+    _corrupt("manifest.json", mp, tmp)
+    verify_file("keywords/clips.csv")
+
+
+def _case_deleted_manifest(tmp, mp):
+    from tinyml_helpers.data.manifest import verify_file
+
+    _corrupt("manifest.json", mp, tmp, how="delete")
+    verify_file("keywords/clips.csv")
+
+
+def _case_read_only_checkout(tmp, mp):
+    ro = tmp / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    mp.delenv("TINYML_ARTIFACTS", raising=False)
+    mp.setattr(config, "REPO_ROOT", ro)
+    if os.access(ro, os.W_OK):  # root ignores permissions: make mkdir fail as on EROFS
+        import errno
+
+        def erofs(*a, **k):
+            raise OSError(errno.EROFS, "Read-only file system")
+        mp.setattr(Path, "mkdir", erofs)
+    config.start_lesson("99_ro")
+
+
+def _case_get_teacher_typo(tmp, mp):
+    from tinyml_helpers.models.kws_cnn import get_teacher
+
+    get_teacher("speechcommands")
+
+
+def _case_get_teacher_typo_script(tmp, mp):
+    from tinyml_helpers.scripts.train_teacher import get_teacher
+
+    get_teacher("speechcommands")
+
+
+def _case_features_batch(size):
+    def case(tmp, mp):
+        from tinyml_helpers.data.features import compute_features
+
+        return compute_features(np.zeros((3, 16000), np.float32), "mfcc", batch_size=size)
+    return case
+
+
+def _case_features_int16(tmp, mp):
+    from tinyml_helpers.data.features import compute_features
+
+    rng = np.random.default_rng(0)
+    pcm = (rng.normal(0, 0.1, (2, 16000)) * 32767).clip(-32768, 32767).astype(np.int16)
+    got = compute_features(pcm, "logmel")
+    want = compute_features(pcm.astype(np.float32) / 32768, "logmel")
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def _case_features_nan(tmp, mp):
+    from tinyml_helpers.data.features import compute_features
+
+    audio = np.zeros((1, 16000), np.float32)
+    audio[0, 7] = np.nan
+    compute_features(audio, "logmel")
+
+
+def _case_parity_nan(tmp, mp):
+    from tinyml_helpers.export import parity_report
+
+    nan = np.full((3, 4), np.nan)
+    parity_report(nan, nan)
+
+
+def _case_compare_scale(scale):
+    def case(tmp, mp):
+        from tinyml_helpers.deploy.pipeline import compare_with_reference
+
+        compare_with_reference(np.ones((2, 3)), np.ones((2, 3)), scale=scale)
+    return case
+
+
+def _case_compare_nan(tmp, mp):
+    from tinyml_helpers.deploy.pipeline import compare_with_reference
+
+    compare_with_reference(np.full((2, 3), np.nan), np.ones((2, 3)), scale=0.1)
+
+
+def _case_make_loader_np_int(tmp, mp):
+    from tinyml_helpers.training import make_loader
+
+    dl = make_loader(np.zeros((10, 3), np.float32), np.arange(10), batch_size=np.int64(4))
+    assert [len(b[0]) for b in dl] == [4, 4, 2]
+
+
+def _case_keyword_loaders_np_int(tmp, mp):
+    from tinyml_helpers.data import keyword_loaders
+
+    x, _ = next(iter(keyword_loaders(batch_size=np.int64(16), smoke=True)["val"]))
+    assert len(x) == 16
+
+
+def _case_lr_np_float(tmp, mp):
+    import torch
+    from tinyml_helpers.training import make_loader, train_classifier
+
+    dl = make_loader(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]), batch_size=np.int64(2))
+    r = train_classifier(torch.nn.Linear(3, 2), {"train": dl, "val": dl}, epochs=np.int64(1),
+                         lr=np.float32(1e-2), progress=False, save_checkpoint=False)
+    assert r.history
+
+
+def _case_edge(fn, *args, expect=None):
+    def case(tmp, mp):
+        from tinyml_helpers import edge
+
+        got = getattr(edge, fn)(*args)
+        assert got == pytest.approx(expect), got
+    return case
+
+
+def _case_edge_nan(tmp, mp):
+    from tinyml_helpers import edge
+
+    edge.airtime_s(float("nan"), "BLE")
+
+
+BAD_INPUTS = [
+    # (case, category, call(tmp_path, monkeypatch), error message regex or None)
+    ("corrupt results JSON", CLEAR, _case_corrupt_results, r"99_bad\.json.*damaged"),
+    ("corrupt kws_teacher.json", CLEAR, _case_corrupt_teacher_json, r"kws_teacher\.json.*(corrupt|damaged)"),
+    ("edited kws_teacher.json (dropout)", CLEAR, _case_edited_teacher_json, r"kws_teacher\.json.*corrupted"),
+    ("corrupt data/manifest.json", CLEAR, _case_corrupt_manifest, r"manifest\.json.*damaged.*git checkout"),
+    ("deleted data/manifest.json", CLEAR, _case_deleted_manifest, r"manifest\.json is missing.*[Rr]estore"),
+    ("read-only checkout, no TINYML_ARTIFACTS", CLEAR, _case_read_only_checkout, r"TINYML_ARTIFACTS"),
+    ("get_teacher('speechcommands')", CLEAR, _case_get_teacher_typo, r"unknown dataset 'speechcommands'"),
+    ("scripts get_teacher('speechcommands')", CLEAR, _case_get_teacher_typo_script,
+     r"unknown dataset 'speechcommands'"),
+    ("compute_features batch_size=-1", CLEAR, _case_features_batch(-1), r"batch_size must be a positive"),
+    ("compute_features batch_size=0", CLEAR, _case_features_batch(0), r"batch_size must be a positive"),
+    ("compute_features batch_size=np.int64(2)", CONVERTED, _case_features_batch(np.int64(2)), None),
+    ("compute_features int16 PCM", CONVERTED, _case_features_int16, None),
+    ("compute_features NaN sample", REFUSED, _case_features_nan, r"NaN/inf"),
+    ("parity_report NaN logits", REFUSED, _case_parity_nan, r"non-finite"),
+    ("compare_with_reference scale=0", REFUSED, _case_compare_scale(0.0), r"scale must be"),
+    ("compare_with_reference scale=nan", REFUSED, _case_compare_scale(float("nan")), r"scale must be"),
+    ("compare_with_reference NaN logits", REFUSED, _case_compare_nan, r"non-finite"),
+    ("make_loader batch_size=np.int64", CONVERTED, _case_make_loader_np_int, None),
+    ("keyword_loaders batch_size=np.int64", CONVERTED, _case_keyword_loaders_np_int, None),
+    ("train_classifier lr=np.float32, epochs=np.int64", CONVERTED, _case_lr_np_float, None),
+    ("edge.raw_data_rate(np.float32, np.int64, channels=np.int64)", CONVERTED,
+     _case_edge("raw_data_rate", np.float32(16000), np.int64(2), np.int64(2), expect=64000.0), None),
+    ("edge.video_data_rate(np.int64 sizes)", CONVERTED,
+     _case_edge("video_data_rate", np.int64(96), np.int64(96), np.float32(10), np.int64(1), expect=92160.0), None),
+    ("edge.airtime_s(np.int64 bytes)", CONVERTED,
+     _case_edge("airtime_s", np.int64(125), "BLE", expect=1e-3), None),
+    ("edge.airtime_s(nan bytes)", REFUSED, _case_edge_nan, r"finite"),
+]
+
+
+@pytest.mark.parametrize("case,category,call,match", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_inputs(case, category, call, match, tmp_path, monkeypatch):
+    if category == CONVERTED:
+        call(tmp_path, monkeypatch)
+        return
+    with pytest.raises(Exception) as err:
+        call(tmp_path, monkeypatch)
+    # A clear error is an ordinary exception saying what was wrong, never argparse's
+    # SystemExit, a bare protobuf DecodeError or an AssertionError.
+    assert isinstance(err.value, (ValueError, OSError, TypeError, KeyError)), repr(err.value)
+    assert re.search(match, str(err.value), re.S), str(err.value)
+
+
+def test_bad_input_counts():
+    """The table's size per category, for the next probe to compare with."""
+    counts = {c: sum(1 for row in BAD_INPUTS if row[1] == c) for c in (CLEAR, CONVERTED, REFUSED)}
+    counts[CLEAR] += len(ONNX_CASES)
+    assert counts == {CLEAR: 10 + len(ONNX_CASES), CONVERTED: 8, REFUSED: 6}, counts
