@@ -161,6 +161,10 @@ def start_lesson(stem: str, seed: int = DEFAULT_SEED, quiet_libraries: bool = Tr
     saves; on a laptop busy with anything else, two threads measured up to 8x slower than
     one. Pass ``None`` to keep PyTorch's default.
 
+    Each call starts the lesson's results record afresh (the previous run's file is kept as
+    ``<stem>.previous.json``, see :func:`tinyml_helpers.results.start_run`) and removes
+    temporary files that killed writes left in the artifacts folder over an hour ago.
+
     Returns a one-line summary that the notebook prints.
 
     Example:

@@ -4,6 +4,10 @@ Every figure a lesson claims goes through :func:`record`. It prints a readable l
 notebook and merges the value into ``artifacts/results/<notebook-stem>.json`` so that
 tests, the benchmark and later notebooks read numbers instead of scraping text.
 
+Each run of a notebook starts a fresh record (:func:`start_run`, called by ``start_lesson``),
+so figures of an earlier run never mix with the current one; writes hold a file lock, so
+several processes recording into one lesson lose nothing.
+
 Conventions: keys are stable and dotted (``student_kd.accuracy``); accuracies are fractions
 in [0, 1]; sizes in bytes; params and MACs are counts; times in seconds.
 
