@@ -15,11 +15,20 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,) \
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml binder/jupyterlab-overrides.json
+# requirements.lock pins the whole tree with hashes, resolved on Linux x86_64 / Python 3.11;
+# elsewhere (macOS, Windows, other Pythons) pip resolves requirements.txt's top-level pins.
+LOCK_FITS := $(shell $(PYTHON) -c 'import sys, platform; print(int(sys.version_info[:2] == (3, 11) and sys.platform == "linux" and platform.machine() == "x86_64"))' 2>/dev/null)
+
+$(STAMP): requirements.txt requirements.lock pyproject.toml binder/jupyterlab-overrides.json
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	if [ "$(LOCK_FITS)" = 1 ]; then \
+	  $(PY) -m pip install --quiet --require-hashes -r requirements.lock; \
+	else \
+	  echo "requirements.lock is for Linux x86_64 / Python 3.11: installing requirements.txt's pins instead"; \
+	  $(PY) -m pip install --quiet -r requirements.txt; \
+	fi
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (TinyML course)" >/dev/null
 	mkdir -p $(LAB_SETTINGS) && cp binder/jupyterlab-overrides.json $(LAB_SETTINGS)/overrides.json

@@ -42,6 +42,7 @@ def test_device_defaults_to_cpu_and_rejects_unknown():
 
 def test_artifacts_dir_is_overridable(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYML_ARTIFACTS", str(tmp_path / "run"))
+    monkeypatch.setenv("TINYML_SMOKE", "0")  # smoke runs add smoke/ (test_reliability)
     assert config.artifacts_dir("x") == tmp_path / "run" / "x"
     assert (tmp_path / "run" / "x").is_dir()
 

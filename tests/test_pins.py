@@ -68,3 +68,39 @@ def test_repo2docker_accepts_binder_folder():
     assert out.returncode == 0, dockerfile[-2000:]
     assert 'binder/environment.yml' in dockerfile, "repo2docker did not pick up binder/environment.yml"
     assert "binder/postBuild" in dockerfile, "repo2docker did not pick up binder/postBuild"
+
+
+def lock_pins() -> dict[str, tuple[str, int]]:
+    """``{name: (version, number of hashes)}`` of requirements.lock."""
+    text = (ROOT / "requirements.lock").read_text()
+    pins: dict[str, tuple[str, int]] = {}
+    name = None
+    for line in text.splitlines():
+        if m := re.match(r"([A-Za-z0-9_.\-]+)==([^\s;\\]+)", line):
+            name = _norm(m.group(1))
+            pins[name] = (m.group(2), 0)
+        elif name and line.strip().startswith("--hash=sha256:"):
+            assert re.fullmatch(r"--hash=sha256:[0-9a-f]{64}( \\)?", line.strip()), line
+            pins[name] = (pins[name][0], pins[name][1] + 1)
+    return pins
+
+
+def test_lock_pins_every_package_with_hashes_and_agrees_with_requirements():
+    text = (ROOT / "requirements.lock").read_text()
+    assert not re.search(r"^\s*-(-index-url|-extra-index-url|i|-find-links|f)\b", text, re.M), \
+        "requirements.lock must not name package indexes or local folders"
+    assert "pip-compile" in text.split("\n\n")[0], "the lock's header must say how to refresh it"
+    locked = lock_pins()
+    unhashed = sorted(n for n, (_, hashes) in locked.items() if hashes == 0)
+    assert not unhashed, f"packages without a sha256 in requirements.lock: {unhashed}"
+    for name, version in requirement_pins().items():
+        assert name in locked, f"{name} is pinned in requirements.txt but missing from requirements.lock"
+        assert locked[name][0] == version, (f"{name}: requirements.txt pins {version}, requirements.lock "
+                                            f"{locked[name][0]}; refresh the lock (see its header)")
+    assert "setuptools" in locked, "make setup's `pip install --no-build-isolation -e .` needs setuptools"
+
+
+def test_make_setup_installs_the_lock_with_hashes():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes -r requirements.lock" in makefile
+    assert re.search(r"^\$\(STAMP\):.*requirements\.lock", makefile, re.M), "setup must rerun when the lock changes"

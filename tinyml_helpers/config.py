@@ -114,18 +114,26 @@ def get_device(prefer: str | None = None) -> "Any":
 def artifacts_dir(*parts: str) -> Path:
     """The run folder (or a sub-folder of it), created if needed.
 
-    Smoke runs (the tests) write under ``artifacts/smoke/`` so that a one-epoch model or a
+    Smoke runs (the tests) write under ``<run folder>/smoke/`` so that a one-epoch model or a
     smoke-sized result never stands in for the real one in a later workshop run.
-    ``$TINYML_ARTIFACTS`` overrides the folder in both modes.
+    ``$TINYML_ARTIFACTS`` replaces ``artifacts/`` in both modes and keeps that split: with
+    the override a smoke run writes to ``$TINYML_ARTIFACTS/smoke/``.
 
     Example:
         >>> artifacts_dir("results").name
         'results'
     """
-    default = REPO_ROOT / "artifacts" / ("smoke" if is_smoke() else "")
-    base = Path(os.environ.get(ARTIFACTS_ENV) or default)
+    base = Path(os.environ.get(ARTIFACTS_ENV) or REPO_ROOT / "artifacts")
+    if is_smoke():
+        base = base / "smoke"
     path = base.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        how = ("point $%s at a writable folder" % ARTIFACTS_ENV if ARTIFACTS_ENV not in os.environ
+               else "check $%s=%s, or unset it" % (ARTIFACTS_ENV, os.environ[ARTIFACTS_ENV]))
+        raise OSError(err.errno, f"cannot create the artifacts folder {path} ({err.strerror}); "
+                                 f"{how}, e.g. `export {ARTIFACTS_ENV}=$HOME/tinyml-artifacts`") from err
     return path
 
 
@@ -153,6 +161,10 @@ def start_lesson(stem: str, seed: int = DEFAULT_SEED, quiet_libraries: bool = Tr
     saves; on a laptop busy with anything else, two threads measured up to 8x slower than
     one. Pass ``None`` to keep PyTorch's default.
 
+    Each call starts the lesson's results record afresh (the previous run's file is kept as
+    ``<stem>.previous.json``, see :func:`tinyml_helpers.results.start_run`) and removes
+    temporary files that killed writes left in the artifacts folder over an hour ago.
+
     Returns a one-line summary that the notebook prints.
 
     Example:
@@ -173,6 +185,13 @@ def start_lesson(stem: str, seed: int = DEFAULT_SEED, quiet_libraries: bool = Tr
     if quiet_libraries:
         quiet_noisy_libraries()
     maybe_block_network()
+    # A (re-)run starts its results record fresh: figures of an earlier run never mix in.
+    from .files import clean_stale_temporaries
+    from .results import start_run
+
+    start_run(stem)
+    # Temporary files of writes killed in an earlier session (an hour old or more).
+    clean_stale_temporaries(artifacts_dir())
     return f"{stem}: {run_mode()} mode, seed {seed}, artifacts in {artifacts_dir()}"
 
 

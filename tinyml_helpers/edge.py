@@ -30,6 +30,8 @@ Example:
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 from .cost.mcus import MCU, get_mcu
@@ -66,11 +68,20 @@ FRONTEND_J_PER_WINDOW = 0.0
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # numbers.Real: NumPy scalars (np.float32, np.int64 from an array) are numbers too.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'}, got {value}")
     return float(value)
+
+
+def _count(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -117,11 +128,9 @@ def raw_data_rate(sample_rate_hz: float, bytes_per_sample: float, channels: int 
         >>> raw_data_rate(16_000, 2, channels=2)
         64000.0
     """
-    _positive("sample_rate_hz", sample_rate_hz)
-    _positive("bytes_per_sample", bytes_per_sample)
-    if not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be a positive integer, got {channels!r}")
-    return float(sample_rate_hz) * bytes_per_sample * channels
+    rate = _positive("sample_rate_hz", sample_rate_hz)
+    size = _positive("bytes_per_sample", bytes_per_sample)
+    return rate * size * _count("channels", channels)
 
 
 def video_data_rate(width: int, height: int, fps: float, channels: int = 3, bytes_per_value: int = 1) -> float:
@@ -131,12 +140,9 @@ def video_data_rate(width: int, height: int, fps: float, channels: int = 3, byte
         >>> video_data_rate(96, 96, fps=10, channels=1)   # a 96x96 grayscale sensor at 10 fps
         92160.0
     """
-    for key, value in (("width", width), ("height", height), ("channels", channels),
-                       ("bytes_per_value", bytes_per_value)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    _positive("fps", fps)
-    return float(width * height * channels * bytes_per_value * fps)
+    values = [_count(key, value) for key, value in (("width", width), ("height", height),
+                                                    ("channels", channels), ("bytes_per_value", bytes_per_value))]
+    return float(math.prod(values)) * _positive("fps", fps)
 
 
 def event_data_rate(events_per_hour: float, bytes_per_event: float) -> float:

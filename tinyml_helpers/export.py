@@ -53,6 +53,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import statistics
 import time
@@ -60,19 +61,20 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from . import config as _config
 from .files import atomic_path, atomic_write_json, sha256_file
+from .onnx_file import check_onnx_file, load_onnx
 
 __all__ = [
     "INPUT_NAME", "OUTPUT_NAME", "DEFAULT_OPSET", "ARTIFACT_NAMES", "MCU_KERNEL_OPS",
     "export_onnx", "export_with_micromind", "describe_onnx", "operator_counts",
     "OpFlag", "flag_mcu_unsupported", "assert_mcu_compatible",
     "make_session", "onnx_logits", "torch_logits", "parity_report", "accuracy",
-    "FeatureCalibrationReader", "calibration_subset", "quantize_onnx",
+    "FeatureCalibrationReader", "calibration_subset", "check_calibration", "quantize_onnx",
     "affine_qparams", "quantize_tensor", "dequantize_tensor", "expected_weight_bytes",
     "layer_qparams", "size_breakdown", "compact_onnx", "benchmark_latency",
     "build_kws_onnx_artifacts", "kws_onnx_artifacts",
@@ -176,23 +178,50 @@ def export_onnx(model: Any, path: str | os.PathLike, input_shape: Sequence[int] 
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        if exporter == "torchscript":
-            axes = {input_name: {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
-            with atomic_path(path, suffix=".onnx") as tmp:
-                torch.onnx.export(model, (example,), str(tmp), dynamo=False, opset_version=int(opset),
+        # Everything is written in a private folder beside the target and renamed into place,
+        # so a kill half way never damages the previous good export (issue #17).
+        with _private_dir(path) as work:
+            staged = work / path.name
+            if exporter == "torchscript":
+                axes = {input_name: {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
+                torch.onnx.export(model, (example,), str(staged), dynamo=False, opset_version=int(opset),
                                   input_names=[input_name], output_names=[output_name],
                                   dynamic_axes=axes, do_constant_folding=True)
-            if external_data:
-                _to_external_data(path)
-        else:
-            shapes = ({"x": {0: torch.export.Dim("batch", min=1, max=4096)}}
-                      if dynamic_batch else None)
-            program = torch.onnx.export(model, (example,), dynamo=True, opset_version=int(opset),
-                                        input_names=[input_name], output_names=[output_name],
-                                        dynamic_shapes=_dynamic_shapes_for(model, shapes),
-                                        verbose=False)
-            program.save(str(path), external_data=external_data)
+                if external_data:
+                    _to_external_data(staged)
+            else:
+                shapes = ({"x": {0: torch.export.Dim("batch", min=1, max=4096)}}
+                          if dynamic_batch else None)
+                program = torch.onnx.export(model, (example,), dynamo=True, opset_version=int(opset),
+                                            input_names=[input_name], output_names=[output_name],
+                                            dynamic_shapes=_dynamic_shapes_for(model, shapes),
+                                            verbose=False)
+                program.save(str(staged), external_data=external_data)
+            _install(work, path)
     return path
+
+
+@contextlib.contextmanager
+def _private_dir(path: Path) -> Iterator[Path]:
+    # Named like every other temporary file of the course (".<target>.<random>.tmp"), so a
+    # folder left by a killed run is swept by files.clean_stale_temporaries.
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _install(work: Path, path: Path) -> None:
+    # The weights file goes first: the old graph never points at a half-written data file,
+    # and the graph rename that follows is the atomic switch to the new export.
+    data = work / (path.name + ".data")
+    if data.exists():
+        os.replace(data, path.with_name(data.name))
+    os.replace(work / path.name, path)
 
 
 def _dynamic_shapes_for(model: Any, shapes: dict | None) -> Any:
@@ -213,8 +242,8 @@ def _to_external_data(path: Path) -> None:
 
     model = onnx.load(str(path))
     data_name = path.name + ".data"
-    # onnx appends to an existing data file: remove the one a previous export left behind,
-    # or every re-run would add another copy of the weights to it.
+    # onnx appends to an existing data file: remove any one left in the (private) folder,
+    # or the weights would be stored twice.
     (path.parent / data_name).unlink(missing_ok=True)
     onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=data_name, size_threshold=0)
@@ -263,10 +292,7 @@ def _load(model_or_path: Any, external_data: bool = True) -> Any:
     import onnx
 
     if isinstance(model_or_path, (str, os.PathLike)):
-        path = Path(model_or_path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: export the model first (export_onnx)")
-        return onnx.load(str(path), load_external_data=external_data)
+        return load_onnx(model_or_path, external_data=external_data)
     if isinstance(model_or_path, onnx.ModelProto):
         return model_or_path
     raise TypeError(f"expected an ONNX file path or onnx.ModelProto, got {type(model_or_path).__name__}")
@@ -379,9 +405,7 @@ def make_session(path: str | os.PathLike, threads: int = 1) -> Any:
 
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: export or quantize the model first")
+    path = check_onnx_file(path)  # a damaged file: one message naming it, not onnxruntime's
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -459,6 +483,11 @@ def parity_report(reference_logits: np.ndarray, other_logits: np.ndarray,
     a, b = np.asarray(reference_logits, np.float64), np.asarray(other_logits, np.float64)
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"logits must both be (N, K) with the same shape, got {a.shape} and {b.shape}")
+    # argmax of a NaN row is 0 on both sides: NaN logits counted as 100 % agreement.
+    for name, logits in (("reference_logits", a), ("other_logits", b)):
+        if not np.isfinite(logits).all():
+            raise ValueError(f"{name} hold {int((~np.isfinite(logits)).sum())} non-finite value(s): "
+                             "no agreement can be claimed. Check the model and its inputs")
     diff = np.abs(a - b)
     out = {
         "max_abs_diff": float(diff.max()) if diff.size else 0.0,
@@ -478,6 +507,11 @@ try:  # the base class lives in onnxruntime; keep the module importable without 
     from onnxruntime.quantization import CalibrationDataReader as _ReaderBase
 except ImportError:  # pragma: no cover
     _ReaderBase = object  # type: ignore[assignment,misc]
+
+
+# A healthy int8 keyword PhiNet: ~0.03 relative RMS logit error; a broken one (bad
+# calibration): ~1.1-1.2 (measured on the shipped model, issue #17).
+MAX_INT8_RELATIVE_ERROR = 0.5
 
 
 class FeatureCalibrationReader(_ReaderBase):  # type: ignore[misc,valid-type]
@@ -546,7 +580,8 @@ def quantize_onnx(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
                   *, fmt: str = "qoperator", per_channel: bool = True,
                   activation_type: str = "int8", calibrate_method: str = "minmax",
                   preprocess: bool = True, nodes_to_exclude: Sequence[str] = (),
-                  batch_size: int = 16) -> Path:
+                  batch_size: int = 16, expected_range: tuple[float, float] | None = None,
+                  check_features: Any = None, max_relative_error: float = MAX_INT8_RELATIVE_ERROR) -> Path:
     """Static int8 post-training quantization with onnxruntime; return ``out_path``.
 
     ``quant_pre_process`` (shape inference + graph clean-up) runs first, then
@@ -561,6 +596,15 @@ def quantize_onnx(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
             convolutions whose channels have very different ranges) or one per tensor.
         calibrate_method: ``"minmax"``, ``"entropy"`` or ``"percentile"``.
         nodes_to_exclude: node names kept in float (to rescue a sensitive layer).
+        expected_range: ``(min, max)`` of the training features; calibration clips reaching
+            far outside it are refused (see :func:`check_calibration`).
+        check_features: clips on which the int8 model is compared with the float one
+            after quantization (default: the calibration clips). A relative RMS logit error
+            above ``max_relative_error`` (a healthy int8 model: ~0.03; a broken one: ~1)
+            fails with a message instead of writing ``out_path``.
+
+    The calibration clips are checked first (:func:`check_calibration`): a single outlier
+    or ``inf`` among them, or constant clips, silently gave a chance-level int8 model.
 
     Example:
         >>> quantize_onnx("kws_fp32.onnx", "kws_int8.onnx", X_calib)  # doctest: +SKIP
@@ -579,6 +623,7 @@ def quantize_onnx(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     if not fp32_path.exists():
         raise FileNotFoundError(f"{fp32_path} does not exist: export the float model first")
+    check_onnx_file(fp32_path)
     if isinstance(calibration, FeatureCalibrationReader):
         reader = calibration
     else:
@@ -586,6 +631,7 @@ def quantize_onnx(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
         if len(features) == 0:
             raise ValueError("calibration needs real training clips, got an empty array")
         reader = FeatureCalibrationReader(features, _load(fp32_path).graph.input[0].name, batch_size)
+    check_calibration(reader.features, expected_range)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_path, suffix=".onnx") as tmp, \
             warnings.catch_warnings(), _quiet_root_logger():
@@ -602,7 +648,78 @@ def quantize_onnx(fp32_path: str | os.PathLike, out_path: str | os.PathLike, cal
         else:
             _quantize(quantize_static, fp32_path, tmp, reader, formats[fmt], per_channel,
                       types[activation_type], methods[calibrate_method], nodes_to_exclude)
+        # Before the rename: a grossly wrong int8 model never replaces a good one.
+        _check_int8_against_float(fp32_path, tmp, reader.features if check_features is None
+                                  else _check_features(check_features), max_relative_error, out_path)
     return out_path
+
+
+def check_calibration(features: Any, expected_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Refuse calibration clips that would silently give a broken int8 model; return them.
+
+    MinMax calibration takes each activation's range from the clips, so one bad value sets
+    every scale: a single ``1e6`` or ``inf`` among 32 clips dropped int8 accuracy from 0.95
+    to 0.08, all-zero clips gave 0.12, all-NaN clips a bare ``AssertionError: scale issue``.
+    Checked: every value finite; the clips not constant; no value further than ten times
+    the central (0.1-99.9 percentile) spread outside it; and, with ``expected_range``
+    (the training features' min and max), no value further than that range's width outside it.
+
+    Example:
+        >>> X = np.random.default_rng(0).normal(size=(8, 1, 4, 4)).astype(np.float32)
+        >>> check_calibration(X).shape
+        (8, 1, 4, 4)
+        >>> X[0, 0, 0, 0] = np.inf
+        >>> check_calibration(X)
+        Traceback (most recent call last):
+        ...
+        ValueError: calibration clips hold 1 non-finite value(s) (NaN or inf) in 1 clip(s), first clip #0; pass real, finite training features
+    """
+    X = _check_features(features)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        clips = np.flatnonzero(bad.reshape(len(X), -1).any(1))
+        raise ValueError(f"calibration clips hold {int(bad.sum())} non-finite value(s) (NaN or inf) "
+                         f"in {len(clips)} clip(s), first clip #{int(clips[0])}; pass real, finite "
+                         "training features")
+    lo, hi = (float(v) for v in np.percentile(X, [0.1, 99.9]))
+    x_min, x_max = float(X.min()), float(X.max())
+    if x_max - x_min <= 1e-12 * max(1.0, abs(x_max)):
+        raise ValueError(f"calibration clips are constant (every value is {x_min:g}): degenerate "
+                         "data gives every activation a zero range. Pass real training clips")
+    spread = max(hi - lo, 1e-12)
+    if x_min < lo - 10 * spread or x_max > hi + 10 * spread:
+        raise ValueError(f"calibration clips hold an outlier: values reach [{x_min:g}, {x_max:g}] "
+                         f"while 99.8 % of them lie in [{lo:g}, {hi:g}]; one extreme value sets the "
+                         "int8 range of every layer. Find and drop the bad clip(s)")
+    if expected_range is not None:
+        t_min, t_max = (float(v) for v in expected_range)
+        if not (math.isfinite(t_min) and math.isfinite(t_max) and t_max > t_min):
+            raise ValueError(f"expected_range must be a finite (min, max) with min < max, got {expected_range!r}")
+        width = t_max - t_min
+        if x_min < t_min - width or x_max > t_max + width:
+            raise ValueError(f"calibration clips reach [{x_min:g}, {x_max:g}], far outside the "
+                             f"training features' range [{t_min:g}, {t_max:g}]: they are not "
+                             "features of the kind the model was trained on (other scaling?)")
+    return X
+
+
+def _check_int8_against_float(fp32_path: Path, int8_path: Path, X: np.ndarray, limit: float,
+                              out_path: Path) -> None:
+    ref = onnx_logits(fp32_path, X)
+    got = onnx_logits(int8_path, X)
+    spread = float(ref.std())
+    if not np.isfinite(got).all():
+        raise ValueError(f"the int8 model disagrees with the float one: it gives non-finite "
+                         f"logits; {out_path} was not written")
+    if spread == 0.0:
+        return  # a constant float model has nothing to compare against
+    rel = float(np.sqrt(np.mean((got - ref) ** 2)) / spread)
+    if rel > limit:
+        agree = float((got.argmax(1) == ref.argmax(1)).mean())
+        raise ValueError(f"the int8 model disagrees with the float one: relative RMS logit error "
+                         f"{rel:.2f} (limit {limit}), top-1 agreement {agree:.0%} on {len(X)} clips; "
+                         f"{out_path} was not written. The calibration clips probably do not "
+                         "cover the real input range: calibrate on a few hundred real training clips")
 
 
 def _quantize(quantize_static: Callable, src: Path, dst: Path, reader: Any, fmt: Any,
@@ -933,12 +1050,16 @@ def build_kws_onnx_artifacts(model: Any, calibration_features: Any, test_feature
                              test_labels: Any, folder: str | os.PathLike | None = None, *,
                              classes: Sequence[str] | None = None, per_channel: bool = True,
                              fmt: str = "qoperator", activation_type: str = "int8",
-                             source: Mapping[str, Any] | None = None) -> dict[str, Path]:
+                             source: Mapping[str, Any] | None = None,
+                             expected_range: tuple[float, float] | None = None) -> dict[str, Path]:
     """Write the notebook-06 handoff files (see the module docstring) and return their paths.
 
     Exports ``model`` to ``kws_fp32.onnx`` (TorchScript exporter, opset 13, dynamic batch),
     quantizes it to ``kws_int8.onnx`` with ``calibration_features``, runs both on the test
     clips and saves inputs, int8 reference outputs and a manifest with sha256 and accuracies.
+    ``expected_range`` (the training features' min and max) lets the calibration check
+    refuse clips that are not features of the kind the model was trained on; the int8 model
+    is compared with the float one on the test clips before it is kept.
 
     Example:
         >>> paths = build_kws_onnx_artifacts(model, X_cal, X_test, y_test)  # doctest: +SKIP
@@ -954,7 +1075,8 @@ def build_kws_onnx_artifacts(model: Any, calibration_features: Any, test_feature
     paths = {k: folder / v for k, v in ARTIFACT_NAMES.items()}
     export_onnx(model, paths["fp32"], tuple(X_test.shape[1:]))
     quantize_onnx(paths["fp32"], paths["int8"], X_cal, fmt=fmt, per_channel=per_channel,
-                  activation_type=activation_type)
+                  activation_type=activation_type, expected_range=expected_range,
+                  check_features=X_test)
     fp32 = onnx_logits(paths["fp32"], X_test)
     int8 = onnx_logits(paths["int8"], X_test)
     pt = torch_logits(model, X_test)
@@ -1033,4 +1155,5 @@ def kws_onnx_artifacts(rebuild: bool = False, *, calibration_clips: int | None =
     X_cal = calibration_subset(X_train, y_train, n_cal)
     return build_kws_onnx_artifacts(model, X_cal, X_test, y_test, folder,
                                     classes=cfg.get("classes") or keyword_classes(),
-                                    per_channel=per_channel, source=source)
+                                    per_channel=per_channel, source=source,
+                                    expected_range=(float(X_train.min()), float(X_train.max())))

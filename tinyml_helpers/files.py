@@ -17,7 +17,10 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,7 +32,17 @@ __all__ = [
     "sha256_file",
     "verify_sha256",
     "ChecksumError",
+    "clean_stale_temporaries",
+    "STALE_AFTER_S",
 ]
+
+# A temporary file older than this is left over from a killed write (a real write of the
+# course takes seconds to minutes; the Speech Commands download, ~10 min on slow links).
+STALE_AFTER_S = 3600.0
+
+# tempfile.mkstemp/mkdtemp(prefix=".<target>.") names: a dot, the target's name, a dot and
+# 8 random characters from [a-z0-9_], then the suffix (".tmp", ".onnx", ...).
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?$")
 
 
 class ChecksumError(ValueError):
@@ -123,3 +136,41 @@ def verify_sha256(path: str | os.PathLike, expected: str) -> Path:
             "Restore it with `git checkout -- <file>` or regenerate it with the script "
             "named in data/README.md.")
     return path
+
+
+def clean_stale_temporaries(folder: str | os.PathLike, max_age_s: float = STALE_AFTER_S,
+                            recursive: bool = True) -> list[Path]:
+    """Delete temporary files/folders of killed writes (our naming, older than ``max_age_s``).
+
+    :func:`atomic_path` cleans up after an exception, but not after ``kill -9``, a kernel
+    restart or a power cut; a killed Speech Commands download alone left up to 2.3 GB.
+    Only names made by this module's temp naming (``.<target>.<8 random chars>[.suffix]``)
+    and not modified for ``max_age_s`` are removed, so a write in progress elsewhere is
+    never touched. Returns what was removed.
+
+    Example:
+        >>> import tempfile, pathlib, os
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> old = d / ".big.tar.gz.k2j4h5g_.tmp"; _ = old.write_bytes(b"x")
+        >>> os.utime(old, (0, 0))
+        >>> [p.name for p in clean_stale_temporaries(d)]
+        ['.big.tar.gz.k2j4h5g_.tmp']
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    cutoff = time.time() - max_age_s
+    removed = []
+    entries = folder.rglob(".*") if recursive else folder.glob(".*")
+    for path in sorted(entries, key=lambda p: len(p.parts)):
+        try:
+            if not _TEMP_NAME.match(path.name) or path.lstat().st_mtime > cutoff:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+        except FileNotFoundError:  # inside a folder removed just before, or by another process
+            continue
+    return removed

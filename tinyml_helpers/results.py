@@ -4,6 +4,10 @@ Every figure a lesson claims goes through :func:`record`. It prints a readable l
 notebook and merges the value into ``artifacts/results/<notebook-stem>.json`` so that
 tests, the benchmark and later notebooks read numbers instead of scraping text.
 
+Each run of a notebook starts a fresh record (:func:`start_run`, called by ``start_lesson``),
+so figures of an earlier run never mix with the current one; writes hold a file lock, so
+several processes recording into one lesson lose nothing.
+
 Conventions: keys are stable and dotted (``student_kd.accuracy``); accuracies are fractions
 in [0, 1]; sizes in bytes; params and MACs are counts; times in seconds.
 
@@ -15,15 +19,21 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
 import numbers
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import config
 from .files import atomic_write_json
+
+# Several processes may record into one lesson (a notebook and a script, two test workers);
+# a read-modify-write without a lock silently dropped a third of the entries (issue #17).
+LOCK_TIMEOUT_S = 120.0
 
 UNITS = {"fraction", "bytes", "count", "seconds", "ratio", "joules", "watts", "hertz",
          "bytes/second", "instructions", "MACs", "points", None}
@@ -44,7 +54,68 @@ def load_entries(lesson: str) -> dict[str, dict[str, Any]]:
     path = results_path(lesson)
     if not path.exists():
         return {}
-    return json.loads(path.read_text()).get("results", {})
+    return _read(path).get("results", {})
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The parsed results file, or a ValueError that names it and says what to do."""
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"the results file {path} is damaged ({err}); delete it and re-run "
+                         "the notebook that writes it") from err
+    if not isinstance(doc, dict) or not isinstance(doc.get("results", {}), dict):
+        raise ValueError(f"the results file {path} does not hold a results record; delete it "
+                         "and re-run the notebook that writes it")
+    return doc
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # filelock: an OS lock released by the kernel even if the holder is killed.
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S):
+        yield
+
+
+def _read_or_set_aside(path: Path) -> dict[str, Any]:
+    # A damaged file must not make every later record() fail: keep it for a look, start afresh.
+    if not path.exists():
+        return {}
+    try:
+        return _read(path)
+    except ValueError as err:
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        aside = path.with_name(f"{path.stem}.corrupt-{stamp}.json")
+        path.replace(aside)
+        print(f"warning: {err}. It was moved to {aside.name}; recording starts a new file.",
+              file=sys.stderr)
+        return {}
+
+
+def start_run(lesson: str) -> Path:
+    """Begin a fresh results record for ``lesson``; the previous run's file becomes ``<lesson>.previous.json``.
+
+    Called by :func:`tinyml_helpers.config.start_lesson`, so a failed re-run never mixes
+    the figures of an earlier run with its own under one timestamp.
+
+    Example:
+        >>> start_run("doctest_run").name
+        'doctest_run.json'
+    """
+    path = results_path(lesson)
+    with _locked(path):
+        if path.exists():
+            path.replace(path.with_name(f"{lesson}.previous.json"))
+        atomic_write_json(path, {"lesson": lesson, "mode": config.run_mode(), "started": _now(),
+                                 "updated": _now(), "results": {}})
+    return path
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def load_results(lesson: str) -> dict[str, Any]:
@@ -140,15 +211,16 @@ def record(key: str, value: Any, unit: str | None = None, *, note: str | None = 
         raise ValueError(f"result {key}={plain} is declared a fraction but lies outside [0, 1]; "
                          "store accuracies as fractions, not percentages")
     path = results_path(lesson)
-    doc = json.loads(path.read_text()) if path.exists() else {}
-    doc.setdefault("lesson", lesson or config.current_lesson())
-    doc["mode"] = config.run_mode()
-    doc["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     entry = {"value": plain, "unit": unit}
     if note:
         entry["note"] = note
-    doc.setdefault("results", {})[key] = entry
-    atomic_write_json(path, doc)
+    with _locked(path):
+        doc = _read_or_set_aside(path)
+        doc.setdefault("lesson", lesson or config.current_lesson())
+        doc["mode"] = config.run_mode()
+        doc["updated"] = _now()
+        doc.setdefault("results", {})[key] = entry
+        atomic_write_json(path, doc)
     if show:
         print(f"{key}: {format_value(plain, unit)}" + (f"  ({note})" if note else ""))
     return value

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import numbers
 import os
 import shutil
 import time
@@ -194,8 +195,9 @@ def make_loader(*tensors: torch.Tensor | np.ndarray, batch_size: int = 64, shuff
     lengths = {len(t) for t in ts}
     if len(lengths) != 1:
         raise ValueError(f"all tensors must have the same length (first dimension), got {[len(t) for t in ts]}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = int(batch_size)  # DataLoader refuses NumPy integers
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(TensorDataset(*ts), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
@@ -282,6 +284,22 @@ def _quiet_micromind() -> Iterator[None]:
     finally:
         mm_core.tqdm = original
         logger.enable("micromind")
+
+
+def _check_run_name(run_name: Any) -> str:
+    # The run folder's save/ is wiped before training: a name that leaves
+    # artifacts/checkpoints/ (absolute, "..", a drive) would empty someone else's folder.
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if not isinstance(run_name, str):
+        raise TypeError(f"run_name must be a string, got {type(run_name).__name__}")
+    parts = PurePosixPath(run_name.replace("\\", "/")).parts
+    if (not parts or PurePosixPath(run_name).is_absolute() or PureWindowsPath(run_name).drive
+            or run_name.startswith(("/", "\\")) or any(p in ("..", ".") for p in parts)):
+        raise ValueError(f"run_name must be a plain folder name inside artifacts/checkpoints/ "
+                         f"(e.g. 'phinet-seed0'), got {run_name!r}: absolute paths and '..' "
+                         "are refused because the run folder's save/ is emptied first")
+    return run_name
 
 
 def _make_checkpointer_class() -> type:
@@ -457,8 +475,10 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+    # numbers.Real, not (int, float): np.float32 (e.g. from np.logspace) is a fine lr.
+    if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
+    lr = float(lr)
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
     if optimizer not in OPTIMIZERS:
@@ -484,7 +504,7 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
     if needs_embedding:
         classifier_layer(model)  # fail now, with a clear message, if there is no classifier
 
-    run_name = run_name or f"{type(model).__name__.lower()}-seed{seed}"
+    run_name = _check_run_name(run_name or f"{type(model).__name__.lower()}-seed{seed}")
     # micromind: the Checkpointer asserts that <folder>/save exists; start from a clean folder.
     folder = config.artifacts_dir("checkpoints", run_name)
     shutil.rmtree(folder / "save", ignore_errors=True)

@@ -565,11 +565,9 @@ def lifetimes_from_onnx(path_or_model: Any, bytes_per_element: int | None = None
     import onnx
 
     if isinstance(path_or_model, (str, os.PathLike)):
-        path = Path(path_or_model)
-        if not path.exists():
-            raise FileNotFoundError(f"ONNX file {path} does not exist; export the model first "
-                                    "(e.g. with tinyml_helpers.export) or check the path")
-        model = onnx.load(str(path))
+        from ..onnx_file import load_onnx
+
+        model = load_onnx(path_or_model)  # missing or damaged file: one message naming it
     elif isinstance(path_or_model, onnx.ModelProto):
         model = path_or_model
     else:

@@ -254,8 +254,9 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = int(batch_size)  # DataLoader refuses NumPy integers
     _check("train", kind, dataset)
     smoke = config.is_smoke() if smoke is None else smoke
     if max_train_clips is not None and (isinstance(max_train_clips, bool) or int(max_train_clips) < 12):

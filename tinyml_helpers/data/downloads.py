@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from .. import config
-from ..files import ChecksumError, atomic_path, sha256_file
+from ..files import ChecksumError, atomic_path, clean_stale_temporaries, sha256_file
 
 __all__ = ["download", "download_cache_dir", "NoInternetError", "ChecksumError"]
 
@@ -56,6 +56,8 @@ def download(url: str, sha256: str, dest: str | os.PathLike, timeout: float = 60
         >>> # download("https://.../speech_commands_v0.02.tar.gz", "<sha256>", "/tmp/sc.tgz")
     """
     dest = Path(dest)
+    # A killed earlier download left its partial file (up to 2.3 GB) under a temp name.
+    clean_stale_temporaries(dest.parent, recursive=False)
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower()):
         raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
     if dest.exists():

@@ -16,7 +16,8 @@ any new audio -- a learner's own recording, Speech Commands -- gets the same sca
 int8 quantiser later sees a stable range.
 
 Computed features are cached in ``artifacts/cache/features/<key>.npz`` (atomic write),
-where the key hashes the feature parameters, the split, the subset and the sha256 of the
+stored with its key and a sha256 of its arrays so that a damaged or foreign file is
+recomputed instead of used; the key hashes the feature parameters, the split, the subset and the sha256 of the
 source audio files, so changing any of them recomputes.
 
 Example:
@@ -96,14 +97,33 @@ def compute_features(audio: np.ndarray, kind: str = "logmel", normalize: bool = 
                      batch_size: int = 256) -> np.ndarray:
     """Features of 1 s clips ``(N, 16000)`` (or one clip ``(16000,)``) -> float32 (N, 1, 49, F).
 
+    Audio is float in [-1, 1]; int16 PCM (what WAV files and microphones give) is converted
+    by dividing by 32768. Other integer types, and NaN/inf samples, are refused.
+
     Example:
         >>> compute_features(np.zeros(16000, np.float32), "mfcc").shape
         (1, 1, 49, 10)
+        >>> compute_features(np.zeros(16000, np.int16), "mfcc").shape
+        (1, 1, 49, 10)
     """
     import librosa
+    import numbers
 
     params = feature_params(kind)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer (clips per librosa call), got {batch_size!r}")
+    batch_size = int(batch_size)
+    audio = np.asarray(audio)
+    if audio.dtype == np.int16:
+        # int16 PCM taken as float was 32768x too loud: features 6 sigma off, silently.
+        audio = audio.astype(np.float32) / 32768.0
+    elif not np.issubdtype(audio.dtype, np.floating):
+        raise ValueError(f"audio must be float samples in [-1, 1] or int16 PCM, got dtype {audio.dtype}; "
+                         "convert it, e.g. audio.astype(np.float32) / 2**(bits-1)")
     audio = np.asarray(audio, dtype=np.float32)
+    if not np.isfinite(audio).all():
+        raise ValueError(f"audio holds {int((~np.isfinite(audio)).sum())} NaN/inf sample(s); "
+                         "check the recording or the resampling that produced it")
     if audio.ndim == 1:
         audio = audio[None]
     if audio.ndim != 2 or audio.shape[1] != params.clip_samples:
@@ -155,15 +175,42 @@ def cached_features(kind: str, normalize: bool, source: str, split: str, subset:
                     split=split, subset=subset)
     path = feature_cache_dir() / f"{kind}_{split}_{subset}_{key}.npz"
     if path.exists():
-        try:
-            with np.load(path) as stored:
-                return stored["X"], stored["y"]
-        except (OSError, ValueError, KeyError):
-            path.unlink(missing_ok=True)  # a damaged cache entry is simply recomputed
+        stored = _read_cache_entry(path, key, params)
+        if stored is not None:
+            return stored
+        # A damaged or foreign entry (flipped byte, truncated copy, other clip count) is
+        # removed and recomputed: it must neither crash every later call nor be used.
+        path.unlink(missing_ok=True)
     audio, labels = load()
     X = compute_features(audio, kind, normalize)
     y = np.asarray(labels, dtype=np.int64)
+    if len(y) != len(X):
+        raise ValueError(f"load() returned {len(X)} clips but {len(y)} labels; they must match")
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as handle:
-            np.savez(handle, X=X, y=y)
+            np.savez(handle, X=X, y=y, key=np.array(key), digest=np.array(_digest(X, y)))
+    return X, y
+
+
+def _digest(X: np.ndarray, y: np.ndarray) -> str:
+    # The content hash, shapes included: a file re-saved with fewer clips does not match.
+    h = hashlib.sha256(repr((X.shape, str(X.dtype), y.shape, str(y.dtype))).encode())
+    h.update(np.ascontiguousarray(X).tobytes())
+    h.update(np.ascontiguousarray(y).tobytes())
+    return h.hexdigest()
+
+
+def _read_cache_entry(path: Path, key: str, params: FeatureParams) -> tuple[np.ndarray, np.ndarray] | None:
+    """The stored (X, y), or None when the file is unreadable or not the entry it claims to be."""
+    import zipfile
+
+    try:
+        with np.load(path) as stored:
+            X, y = stored["X"], stored["y"]
+            meta = str(stored["key"]), str(stored["digest"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if (meta[0] != key or X.ndim != 4 or X.shape[1:] != (1, params.frames, params.bins)
+            or y.shape != (len(X),) or meta[1] != _digest(X, y)):
+        return None
     return X, y

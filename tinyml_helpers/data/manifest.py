@@ -57,13 +57,27 @@ def manifest_path() -> Path:
     return config.data_dir() / MANIFEST_NAME
 
 
-def load_manifest() -> dict[str, Any]:
-    """The manifest as a dict (``{"files": {}}`` when it does not exist yet)."""
+def load_manifest(missing_ok: bool = True) -> dict[str, Any]:
+    """The manifest as a dict (``{"files": {}}`` when it does not exist yet, if ``missing_ok``).
+
+    A damaged manifest raises ValueError naming it; with ``missing_ok=False`` a deleted one
+    raises FileNotFoundError saying how to restore it.
+
+    Example:
+        >>> sorted(load_manifest(missing_ok=False))[:1]
+        ['files']
+    """
     path = manifest_path()
     if not path.exists():
-        return {"files": {}}
-    manifest = json.loads(path.read_text())
-    if not isinstance(manifest.get("files"), dict):
+        if missing_ok:
+            return {"files": {}}
+        raise FileNotFoundError(f"{path} is missing: it lists the sha256 of every shipped file. Restore "
+                                f"it with `git checkout -- data/{MANIFEST_NAME}`")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is damaged ({err}); restore it with `git checkout -- data/{MANIFEST_NAME}`") from err
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise ValueError(f"{path} must hold an object {{\"files\": {{path: entry}}}}; see its module docstring")
     return manifest
 
@@ -111,7 +125,8 @@ def verify_file(relpath: str) -> Path:
         >>> verify_file("keywords/clips.csv").name
         'clips.csv'
     """
-    entry = load_manifest()["files"].get(relpath)
+    # A deleted manifest is "restore it", not "this file is not listed".
+    entry = load_manifest(missing_ok=False)["files"].get(relpath)
     path = config.data_dir() / relpath
     how = f"`{entry['made_by']}`" if entry and entry.get("made_by") else "the script named in data/README.md"
     if not path.exists():

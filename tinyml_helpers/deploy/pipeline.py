@@ -16,16 +16,24 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..files import atomic_write_json, sha256_file
+from ..onnx_file import check_onnx_file
 from . import codegen, measure, toolchain
 from .emulator import Firmware, RunStats
 
-__all__ = ["Deployment", "deploy_onnx", "run_firmware", "compare_with_reference",
+__all__ = ["Deployment", "deploy_onnx", "load_firmware", "run_firmware", "compare_with_reference",
            "estimate_latency_energy", "layer_table", "conv_instructions_per_mac", "make_stream",
            "sliding_windows", "detect_keywords", "DEFAULT_CPI", "arena_lower_bound", "kws_int8_artifacts"]
 
@@ -74,19 +82,100 @@ def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain
     """
     layout = layout or toolchain.MemoryLayout()
     out_dir = Path(out_dir)
+    if isinstance(int8_path, (str, os.PathLike)):
+        check_onnx_file(int8_path)  # a damaged file gets a message naming it, not a DecodeError
     model = codegen.parse_int8_onnx(int8_path)
-    generated = codegen.generate_c(model, out_dir, requant=requant)
-    elf = toolchain.compile_firmware([generated.c_path], out_dir / "model.elf", layout=layout, opt=opt)
-    fw = Firmware(elf, generated.manifest)
-    x = np.zeros(model.input_shape_nchw, np.float32) if probe_input is None else probe_input
-    _, stats = fw.infer(model.quantize_input(x), count=True)
-    sections = measure.section_sizes(elf)
-    memory = measure.memory_report(sections, stats.peak_stack_bytes)
-    if memory["flash_bytes"] > layout.flash_bytes or memory["ram_bytes"] > layout.ram_bytes:
-        raise MemoryError(f"the firmware needs {memory['flash_bytes']:,} B flash and {memory['ram_bytes']:,} B "
-                          f"RAM but the layout has {layout.flash_bytes:,} / {layout.ram_bytes:,}: pick a "
-                          "bigger MCU or a smaller model (alpha/beta of the PhiNet)")
-    return Deployment(model, generated, elf, fw, sections, memory, stats, layout)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Build in a private folder and rename into out_dir at the end: another deployment into
+    # the same folder, or a crash half way, can no longer pair a new model.json with an old
+    # ELF or make us load someone else's ELF (issue #17).
+    with _private_build_dir(out_dir) as build:
+        generated = codegen.generate_c(model, build, requant=requant)
+        elf = toolchain.compile_firmware([generated.c_path], build / ELF_NAME, layout=layout, opt=opt)
+        manifest = {**generated.manifest, "elf_sha256": sha256_file(elf)}  # binds model.json to the ELF
+        atomic_write_json(generated.manifest_path, manifest)
+        fw = Firmware(elf, manifest)  # reads the ELF into the emulator now, from our private copy
+        x = np.zeros(model.input_shape_nchw, np.float32) if probe_input is None else probe_input
+        _, stats = fw.infer(model.quantize_input(_finite(x, "probe_input")), count=True)
+        sections = measure.section_sizes(elf)
+        memory = measure.memory_report(sections, stats.peak_stack_bytes)
+        if memory["flash_bytes"] > layout.flash_bytes or memory["ram_bytes"] > layout.ram_bytes:
+            raise MemoryError(f"the firmware needs {memory['flash_bytes']:,} B flash and {memory['ram_bytes']:,} B "
+                              f"RAM but the layout has {layout.flash_bytes:,} / {layout.ram_bytes:,}: pick a "
+                              "bigger MCU or a smaller model (alpha/beta of the PhiNet)")
+        # The ELF goes in first and the manifest last: a crash in between leaves a pair whose
+        # hash does not match, which load_firmware refuses instead of running.
+        for name in (generated.c_path.name, Path(ELF_NAME).with_suffix(".ld").name, ELF_NAME, MANIFEST_NAME):
+            if (build / name).exists():  # the linker script is kept for inspection
+                os.replace(build / name, out_dir / name)
+    generated = dataclasses.replace(generated, c_path=out_dir / generated.c_path.name,
+                                    manifest_path=out_dir / MANIFEST_NAME, manifest=manifest)
+    return Deployment(model, generated, out_dir / ELF_NAME, fw, sections, memory, stats, layout)
+
+
+ELF_NAME = "model.elf"
+MANIFEST_NAME = "model.json"
+
+
+@contextlib.contextmanager
+def _private_build_dir(out_dir: Path) -> Iterator[Path]:
+    # Named like the course's other temporaries (".<target>.<random>.tmp"), so a folder left
+    # by a killed run is swept by files.clean_stale_temporaries.
+    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        yield build
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def load_firmware(folder: str | Path) -> Firmware:
+    """Load ``model.elf`` with its ``model.json`` from a deployment folder, refusing a mismatched pair.
+
+    ``deploy_onnx`` stores the ELF's sha256 in ``model.json``; a manifest from one deployment
+    beside the ELF of another (a crash or a second deployment in between) is refused rather
+    than run with the wrong input/output offsets. The ELF is loaded from a private copy, so
+    it cannot change between the check and the load.
+
+    Example:
+        >>> # fw = load_firmware("artifacts/firmware/kws")
+    """
+    folder = Path(folder)
+    manifest_path, elf_path = folder / MANIFEST_NAME, folder / ELF_NAME
+    for path in (manifest_path, elf_path):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: deploy the model first "
+                                    "(deploy.pipeline.deploy_onnx)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{manifest_path} is damaged ({err}); re-run deploy_onnx into {folder}") from err
+    return _firmware_from(elf_path, manifest)
+
+
+def _firmware_from(elf_path: Path, manifest: dict[str, Any]) -> Firmware:
+    expected = manifest.get("elf_sha256")
+    if not expected:
+        raise ValueError(f"{elf_path.parent / MANIFEST_NAME} records no ELF hash (it predates "
+                         "hash binding): re-run deploy_onnx to rebuild the pair")
+    with tempfile.TemporaryDirectory(prefix=".firmware-") as tmp:
+        copy = Path(shutil.copy2(elf_path, Path(tmp) / ELF_NAME))
+        actual = sha256_file(copy)
+        if actual != expected:
+            raise ValueError(f"{elf_path} does not match {MANIFEST_NAME} beside it (ELF sha256 {actual[:12]}..., "
+                             f"manifest expects {expected[:12]}...): another deployment or a crash left a "
+                             "mismatched pair. Re-run deploy_onnx into this folder")
+        return Firmware(copy, manifest)
+
+
+def _finite(X: Any, what: str) -> np.ndarray:
+    # NaN quantizes to an arbitrary int8 value and the firmware then answers confidently.
+    X = np.asarray(X, dtype=np.float32)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        raise ValueError(f"{what} holds {int(bad.sum())} non-finite value(s) (NaN or inf): the "
+                         "firmware would classify them as if they were real features. Check the "
+                         "audio and the feature computation")
+    return X
 
 
 def run_firmware(dep: Deployment, X: np.ndarray, progress: bool = True,
@@ -99,7 +188,7 @@ def run_firmware(dep: Deployment, X: np.ndarray, progress: bool = True,
     Example:
         >>> # q, logits = run_firmware(dep, X_test, workers=2)
     """
-    X = np.asarray(X, dtype=np.float32)
+    X = _finite(X, "the inputs")
     if X.ndim != len(dep.model.input_shape_nchw) or tuple(X.shape[1:]) != tuple(dep.model.input_shape_nchw[1:]):
         raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, dep.model.input_shape_nchw[1:]))}), "
                          f"got {X.shape}")
@@ -124,7 +213,10 @@ def run_firmware(dep: Deployment, X: np.ndarray, progress: bool = True,
     else:
         import threading
 
-        firmwares = [dep.firmware] + [Firmware(dep.elf_path, dep.generated.manifest) for _ in range(workers - 1)]
+        # More emulators of the same ELF: checked against the deployment's hash, since
+        # another deployment may have replaced the file at dep.elf_path since.
+        firmwares = [dep.firmware] + [_firmware_from(dep.elf_path, dep.generated.manifest)
+                                      for _ in range(workers - 1)]
         threads = [threading.Thread(target=work, args=(fw, range(k, len(X), workers)))
                    for k, fw in enumerate(firmwares)]
         for t in threads:
@@ -148,6 +240,13 @@ def compare_with_reference(fw_logits: np.ndarray, ref_logits: np.ndarray, scale:
     fw, ref = np.asarray(fw_logits, np.float64), np.asarray(ref_logits, np.float64)
     if fw.shape != ref.shape:
         raise ValueError(f"firmware logits {fw.shape} and reference logits {ref.shape} differ in shape")
+    # scale=0 divided by zero into max_lsb = -2**63; NaN logits compared as "agreeing".
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.number)) \
+            or not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be the output's positive, finite int8 scale, got {scale!r} "
+                         "(dep.model.tensors[dep.model.output].scale)")
+    _finite(fw, "the firmware logits")
+    _finite(ref, "the reference logits")
     lsb = np.rint(np.abs(fw - ref) / float(scale)).astype(np.int64)
     out = {"top1_agreement": float(np.mean(fw.argmax(1) == ref.argmax(1))),
            "max_lsb": int(lsb.max()) if lsb.size else 0,
@@ -287,11 +386,14 @@ def kws_int8_artifacts(allow_standin: bool = True) -> tuple[dict[str, Path], str
     model it is (``"phinet"`` or ``"standin"``).
     """
     from .. import export
+    from ..models.phinet import shipped_kws_phinet_paths
 
     try:
         return export.kws_onnx_artifacts(), "phinet"
     except FileNotFoundError:
-        if not allow_standin:
+        # Only a missing shipped checkpoint justifies the stand-in (the notebook says so);
+        # any other missing file is reported as itself.
+        if not allow_standin or shipped_kws_phinet_paths()[0].exists():
             raise
     return _standin_artifacts(), "standin"
 

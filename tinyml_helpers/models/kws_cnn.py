@@ -162,6 +162,9 @@ def load_kws_teacher(path: str | Path | None = None, *, verify: bool = True,
             from ..data.manifest import verify_file
 
             path = verify_file(TEACHER_RELPATH)
+            # The settings JSON shapes the model (dropout, widths): it is listed in the
+            # manifest, so check it too -- an edited dropout was used silently before.
+            verify_file(TEACHER_INFO_RELPATH)
         else:
             path = config.data_dir() / TEACHER_RELPATH
     path = Path(path)
@@ -171,7 +174,12 @@ def load_kws_teacher(path: str | Path | None = None, *, verify: bool = True,
             "or rebuild it with `python -m tinyml_helpers.scripts.train_teacher`")
     info_path = path.with_suffix(".json")
     if info_path.exists():
-        saved = json.loads(info_path.read_text()).get("model", {})
+        try:
+            saved = json.loads(info_path.read_text()).get("model", {})
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
+            raise ValueError(f"{info_path} is damaged ({err}); restore it with `git checkout -- "
+                             f"data/{TEACHER_INFO_RELPATH}` (shipped teacher) or re-save the teacher "
+                             "with save_kws_teacher") from err
         cfg.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items() if k in cfg})
     if n_classes is not None:
         cfg["n_classes"] = n_classes
@@ -185,20 +193,40 @@ def load_kws_teacher(path: str | Path | None = None, *, verify: bool = True,
     return model.eval()
 
 
+def teacher_path(dataset: str) -> Path:
+    """Where the teacher for ``dataset`` lives: shipped in ``data/`` (synthetic) or cached in ``artifacts/models/``.
+
+    Example:
+        >>> teacher_path("speech_commands").name
+        'kws_teacher_speech_commands.pt'
+    """
+    from ..data import DATASETS
+
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(DATASETS)}")
+    if dataset == "synthetic":
+        return config.data_dir() / TEACHER_RELPATH
+    return config.artifacts_dir("models") / f"kws_teacher_{dataset}.pt"
+
+
 def get_teacher(dataset: str = "synthetic", download: bool = False) -> KWSTeacherCNN:
     """The teacher for ``dataset``: the shipped one for the bundled synthetic set; for Google
-    Speech Commands (``"speech_commands"``) one trained once by the same script and cached in
-    ``artifacts/models/`` (tens of minutes on a laptop CPU; needs ``download=True`` the first time).
+    Speech Commands (``"speech_commands"``) the one trained once and cached in ``artifacts/models/``.
+
+    This module only builds and loads models. Training a missing teacher is the script's job:
+    :func:`tinyml_helpers.scripts.train_teacher.get_teacher` loads it or trains it first
+    (tens of minutes on a laptop CPU). ``download`` is accepted for the same call signature.
 
     Example:
         >>> get_teacher().classifier.out_features  # doctest: +SKIP
         12
     """
+    path = teacher_path(dataset)
     if dataset == "synthetic":
         return load_kws_teacher()
-    path = config.artifacts_dir("models") / f"kws_teacher_{dataset}.pt"
     if not path.exists():
-        from ..scripts import train_teacher
-
-        train_teacher.main(["--dataset", dataset, "--out", str(path)] + (["--download"] if download else []))
+        raise FileNotFoundError(
+            f"no teacher trained on {dataset} yet ({path}). Train it once (tens of minutes) with "
+            f"`python -m tinyml_helpers.scripts.train_teacher --dataset {dataset} --out {path} --download`, "
+            "or call tinyml_helpers.scripts.train_teacher.get_teacher(dataset, download=True)")
     return load_kws_teacher(path, verify=False)

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,7 +37,7 @@ import torch
 from torch import nn
 
 from .. import config as _config
-from ..files import atomic_path, atomic_write_json, sha256_file, verify_sha256
+from ..files import ChecksumError, atomic_path, atomic_write_json, sha256_file, verify_sha256
 
 __all__ = [
     "build_phinet",
@@ -237,13 +238,32 @@ def _load_from(weights: Path, cfg_path: Path) -> tuple[nn.Module, dict[str, Any]
     return model, cfg
 
 
+def _load_run_copy(weights: Path) -> tuple[nn.Module, dict[str, Any]]:
+    # artifacts/ is not in git: the way to repair it is re-running notebook 04, never
+    # `git checkout` (which verify_sha256's generic advice would suggest).
+    cfg_path = weights.with_suffix(".json")
+    redo = "re-run notebook 04_phinets (it saves both files)"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"{cfg_path} is missing, so the weights {weights} cannot be checked "
+                                f"or rebuilt (was notebook 04 stopped while saving?); {redo}.")
+    try:
+        return _load_from(weights, cfg_path)
+    except ChecksumError as err:
+        raise ValueError(f"{weights} does not match the sha256 in {cfg_path.name} beside it (notebook 04 "
+                         f"was probably stopped between saving the weights and their config); {redo}.") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{cfg_path} is damaged ({err}); {redo}.") from err
+
+
 def load_kws_phinet(source: str = "auto") -> tuple[nn.Module, dict[str, Any]]:
     """Load the trained keyword PhiNet (eval mode) and its config.
 
     ``source="auto"`` prefers the copy notebook 04 wrote (``artifacts/models/kws_phinet.pt``)
     and falls back to the pretrained copy shipped in ``data/checkpoints/``;
     ``"artifacts"`` or ``"shipped"`` force one. The weights are checked against the sha256
-    in the config and loaded with ``weights_only=True``.
+    in the config and loaded with ``weights_only=True``. With ``"auto"``, a half-saved or
+    damaged run copy (its ``.json`` missing, or a hash mismatch) falls back to the shipped
+    checkpoint with a warning that says what happened.
 
     Example:
         >>> model, cfg = load_kws_phinet("shipped")  # doctest: +SKIP
@@ -257,7 +277,15 @@ def load_kws_phinet(source: str = "auto") -> tuple[nn.Module, dict[str, Any]]:
         if not run_weights.exists():
             raise FileNotFoundError(f"{run_weights} does not exist: run notebook 04_phinets first, "
                                     "or use load_kws_phinet('shipped') for the pretrained copy")
-        return _load_from(run_weights, run_weights.with_suffix(".json"))
+        try:
+            return _load_run_copy(run_weights)
+        except (FileNotFoundError, ValueError) as err:
+            if source == "artifacts":
+                raise
+            # The run copy is half-saved (killed between the .pt and the .json) or damaged:
+            # use the shipped checkpoint, and say exactly that -- not "the checkpoint is missing".
+            warnings.warn(f"{err} Using the pretrained PhiNet shipped in data/checkpoints/ instead; "
+                          "re-run notebook 04_phinets to use your own.", UserWarning, stacklevel=2)
     weights, cfg_path = shipped_kws_phinet_paths()
     if not weights.exists():
         raise FileNotFoundError(

@@ -115,5 +115,22 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
+def get_teacher(dataset: str = "synthetic", download: bool = False) -> "torch.nn.Module":
+    """The teacher for ``dataset``, training and caching it first if there is none yet.
+
+    The rebuild entry point (the model module only builds and loads, so the package has
+    no import circle). An unknown dataset is a ValueError, never argparse's SystemExit.
+
+    Example:
+        >>> get_teacher("speech_commands", download=True)  # doctest: +SKIP
+    """
+    from ..models import kws_cnn
+
+    path = kws_cnn.teacher_path(dataset)  # validates the name
+    if dataset != "synthetic" and not path.exists():
+        main(["--dataset", dataset, "--out", str(path)] + (["--download"] if download else []))
+    return kws_cnn.get_teacher(dataset, download=download)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main(sys.argv[1:])
