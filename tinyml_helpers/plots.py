@@ -534,7 +534,10 @@ def plot_learning_curves(histories: "dict[str, Sequence[Sequence[dict[str, float
 
 def plot_variant_accuracies(accuracies: "dict[str, Sequence[float]]", reference: "dict[str, float] | None" = None,
                             ax: "Any" = None, title: str = "Test accuracy per training recipe") -> "Any":
-    """Mean +- std bars with each seed's accuracy as a dot.
+    """Mean +- std per recipe (a marker with error bars) and each seed's accuracy as a dot.
+
+    Markers, not bars: the axis is zoomed on the accuracies, and a bar cut off at 80 %
+    would make a one-point gap look like a large one.
 
     Example:
         >>> ax = plot_variant_accuracies({"scratch": [.7, .72], "KD": [.75, .74]}, reference={"teacher": .9})
@@ -547,17 +550,23 @@ def plot_variant_accuracies(accuracies: "dict[str, Sequence[float]]", reference:
     names = list(accuracies)
     means = [100 * float(np.mean(accuracies[n])) for n in names]
     stds = [100 * float(np.std(accuracies[n])) for n in names]
-    bars = ax.bar(names, means, yerr=stds, capsize=4, color=["tab:grey", "tab:blue", "tab:purple", "tab:green"][:len(names)],
-                  alpha=0.7)
+    colors = ["tab:grey", "tab:blue", "tab:purple", "tab:green"]
     for i, n in enumerate(names):
-        ax.scatter([i] * len(accuracies[n]), [100 * a for a in accuracies[n]], color="k", s=10, zorder=3)
-    ax.bar_label(bars, labels=[f"{m:.1f}" for m in means], fontsize=8, padding=6)
+        ax.errorbar([i], [means[i]], yerr=[stds[i]], fmt="D", ms=8, capsize=6, color=colors[i % len(colors)],
+                    label="mean ± std over seeds" if i == 0 else None)
+        ax.scatter([i + 0.12] * len(accuracies[n]), [100 * a for a in accuracies[n]], color="k", s=12, zorder=3,
+                   label="one seed" if i == 0 else None)
+        ax.annotate(f"{means[i]:.1f}", (i, means[i]), xytext=(-28, 0), textcoords="offset points", fontsize=8,
+                    va="center")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_xlim(-0.6, len(names) - 0.4)
     for name, value in (reference or {}).items():
         ax.axhline(100 * value, ls="--", lw=1, color="grey")
-        ax.annotate(name, (-0.4, 100 * value), fontsize=8, color="grey", xytext=(0, 3), textcoords="offset points")
+        ax.annotate(name, (-0.55, 100 * value), fontsize=8, color="grey", xytext=(0, 3), textcoords="offset points")
     low = min(min(accuracies[n]) for n in names)
     ax.set_ylim(max(0, 100 * low - 15), 100)
-    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylabel("test accuracy (%, axis zoomed)")
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return ax
