@@ -522,6 +522,55 @@ static void tm_dw_fill_plane(const tm_conv_params *p, const int8_t *in, int32_t 
 #define TM_DWA_R1(A) "smlad " A ", %[w1], %[x], " A "\n\tsmlatb " A ", %[wt], %[y], " A "\n\t"
 #define TM_DWA_R2(A) "smlad " A ", %[w2], %[x], " A "\n\tsmlabb " A ", %[wu], %[y], " A "\n\t"
 
+/* The whole column of quads in one asm block (float rescale): everything lives in the 14
+ * registers the compiler can give (one temporary suffices: a row's tap-pair word feeds up to
+ * three pixels, then its third-tap word does); the bias, output zero point, row stride and
+ * the count sit in a small array read when needed, and the rescale runs on the FPU in the same
+ * block. */
+#define TM_DWC_L01 "ldr %[x], [%[q]]\n\t"
+#define TM_DWC_L2 "ldr %[x], [%[q], #4]\n\t"
+#define TM_DWC_ADV "add %[q], %[q], %[sb]\n\t"
+#define TM_DWC_P(K, A) "smlad " A ", %[w" #K "], %[x], " A "\n\t"
+#define TM_DWC_S0(A) "smlabb " A ", %[wt], %[x], " A "\n\t"
+#define TM_DWC_S1(A) "smlatb " A ", %[wt], %[x], " A "\n\t"
+#define TM_DWC_S2(A) "smlabb " A ", %[wu], %[x], " A "\n\t"
+#define TM_DWC_RQ(A)                                                                               \
+    "vmov %[f], " A "\n\tvcvt.f32.s32 %[f], %[f]\n\tvmul.f32 %[f], %[f], %[scale]\n\t"              \
+    "vcvtr.s32.f32 %[f], %[f]\n\tvmov " A ", %[f]\n\t"
+#define TM_DWC_HEAD "1:\n\tldr %[a0], [%[ctx]]\n\tmov %[a1], %[a0]\n\tmov %[a2], %[a0]\n\tmov %[a3], %[a0]\n\t"
+#define TM_DWC_TAIL                                                                                \
+    TM_DWC_RQ("%[a0]") TM_DWC_RQ("%[a1]") TM_DWC_RQ("%[a2]") TM_DWC_RQ("%[a3]")                    \
+    "ldr %[x], [%[ctx], #4]\n\t"                                                                   \
+    "add %[a0], %[a0], %[x]\n\tssat %[a0], #8, %[a0]\n\tadd %[a1], %[a1], %[x]\n\tssat %[a1], #8, %[a1]\n\t" \
+    "add %[a2], %[a2], %[x]\n\tssat %[a2], #8, %[a2]\n\tadd %[a3], %[a3], %[x]\n\tssat %[a3], #8, %[a3]\n\t" \
+    "ldr %[x], [%[ctx], #8]\n\t"                                                                   \
+    "strb %[a0], [%[o]]\n\tstrb %[a1], [%[o], %[x]]\n\tadd %[o], %[o], %[x], lsl #1\n\t"           \
+    "strb %[a2], [%[o]]\n\tstrb %[a3], [%[o], %[x]]\n\tadd %[o], %[o], %[x], lsl #1\n\t"           \
+    "ldr %[x], [%[ctx], #12]\n\tsubs %[x], %[x], #1\n\tstr %[x], [%[ctx], #12]\n\t"               \
+    "bne 1b\n\t"
+/* stride 1: plane rows 0..5 feed pixels j = r - k (kernel row k) */
+#define TM_DWC_ROWS_S1                                                                             \
+    TM_DWC_L01 TM_DWC_P(0, "%[a0]") TM_DWC_L2 TM_DWC_S0("%[a0]") TM_DWC_ADV                        \
+    TM_DWC_L01 TM_DWC_P(1, "%[a0]") TM_DWC_P(0, "%[a1]") TM_DWC_L2 TM_DWC_S1("%[a0]") TM_DWC_S0("%[a1]") TM_DWC_ADV \
+    TM_DWC_L01 TM_DWC_P(2, "%[a0]") TM_DWC_P(1, "%[a1]") TM_DWC_P(0, "%[a2]")                      \
+    TM_DWC_L2 TM_DWC_S2("%[a0]") TM_DWC_S1("%[a1]") TM_DWC_S0("%[a2]") TM_DWC_ADV                  \
+    TM_DWC_L01 TM_DWC_P(2, "%[a1]") TM_DWC_P(1, "%[a2]") TM_DWC_P(0, "%[a3]")                      \
+    TM_DWC_L2 TM_DWC_S2("%[a1]") TM_DWC_S1("%[a2]") TM_DWC_S0("%[a3]") TM_DWC_ADV                  \
+    TM_DWC_L01 TM_DWC_P(2, "%[a2]") TM_DWC_P(1, "%[a3]") TM_DWC_L2 TM_DWC_S2("%[a2]") TM_DWC_S1("%[a3]") TM_DWC_ADV \
+    TM_DWC_L01 TM_DWC_P(2, "%[a3]") TM_DWC_L2 TM_DWC_S2("%[a3]")                                   \
+    "sub %[q], %[q], %[sb]\n\t"   /* 5 rows down, the next quad starts 4 rows down */
+/* stride 2: plane rows 0..8, pixel j reads rows 2j..2j+2; 8 rows down = the next quad */
+#define TM_DWC_ROWS_S2                                                                             \
+    TM_DWC_L01 TM_DWC_P(0, "%[a0]") TM_DWC_L2 TM_DWC_S0("%[a0]") TM_DWC_ADV                        \
+    TM_DWC_L01 TM_DWC_P(1, "%[a0]") TM_DWC_L2 TM_DWC_S1("%[a0]") TM_DWC_ADV                        \
+    TM_DWC_L01 TM_DWC_P(2, "%[a0]") TM_DWC_P(0, "%[a1]") TM_DWC_L2 TM_DWC_S2("%[a0]") TM_DWC_S0("%[a1]") TM_DWC_ADV \
+    TM_DWC_L01 TM_DWC_P(1, "%[a1]") TM_DWC_L2 TM_DWC_S1("%[a1]") TM_DWC_ADV                        \
+    TM_DWC_L01 TM_DWC_P(2, "%[a1]") TM_DWC_P(0, "%[a2]") TM_DWC_L2 TM_DWC_S2("%[a1]") TM_DWC_S0("%[a2]") TM_DWC_ADV \
+    TM_DWC_L01 TM_DWC_P(1, "%[a2]") TM_DWC_L2 TM_DWC_S1("%[a2]") TM_DWC_ADV                        \
+    TM_DWC_L01 TM_DWC_P(2, "%[a2]") TM_DWC_P(0, "%[a3]") TM_DWC_L2 TM_DWC_S2("%[a2]") TM_DWC_S0("%[a3]") TM_DWC_ADV \
+    TM_DWC_L01 TM_DWC_P(1, "%[a3]") TM_DWC_L2 TM_DWC_S1("%[a3]") TM_DWC_ADV                        \
+    TM_DWC_L01 TM_DWC_P(2, "%[a3]") TM_DWC_L2 TM_DWC_S2("%[a3]")
+
 /* One channel: every output pixel. Four vertically adjacent pixels per pass share the plane
  * rows they read (stride 1: 6 rows for 4 pixels, each row feeding up to three of them), which
  * works whatever the output width (the DS-CNN's is 5). `s` and `mode` are constants at each
@@ -537,6 +586,32 @@ static inline __attribute__((always_inline)) void tm_dw3x3_channel(
         const int16_t *col = plane + ox * s;
         int8_t *o = out + ox * C;
         int32_t oy = 0;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FP) && !defined(TM_HOST_BUILD)
+        if (mode == TM_RQ_FLOAT && oh4 > 0) {
+            const int16_t *q = col;
+            int32_t ctx[4] = {b, zp_out, rs, oh4 >> 2};  /* bias, zero point, row stride, count */
+            int32_t a0, a1, a2, a3;
+            uint32_t x;
+            float f;
+            const uint32_t sb = (uint32_t)cols * 2;
+            if (s == 1) {
+                __asm volatile(TM_DWC_HEAD TM_DWC_ROWS_S1 TM_DWC_TAIL
+                    : [q] "+r"(q), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),
+                      [a3] "=&r"(a3), [x] "=&r"(x), [f] "=&t"(f)
+                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
+                      [scale] "t"(scale), [ctx] "r"(ctx)
+                    : "cc", "memory");
+            } else {
+                __asm volatile(TM_DWC_HEAD TM_DWC_ROWS_S2 TM_DWC_TAIL
+                    : [q] "+r"(q), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),
+                      [a3] "=&r"(a3), [x] "=&r"(x), [f] "=&t"(f)
+                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
+                      [scale] "t"(scale), [ctx] "r"(ctx)
+                    : "cc", "memory");
+            }
+            oy = oh4;
+        }
+#endif
         for (; oy < oh4; oy += 4) {
             const int16_t *q = col + oy * s * cols;
             int32_t a0 = b, a1 = b, a2 = b, a3 = b;
