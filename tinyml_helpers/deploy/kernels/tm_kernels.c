@@ -571,6 +571,18 @@ static void tm_dw_fill_plane(const tm_conv_params *p, const int8_t *in, int32_t 
     TM_DWC_L01 TM_DWC_P(1, "%[a3]") TM_DWC_L2 TM_DWC_S1("%[a3]") TM_DWC_ADV                        \
     TM_DWC_L01 TM_DWC_P(2, "%[a3]") TM_DWC_L2 TM_DWC_S2("%[a3]")
 
+/* The column's last oh % 4 pixels, one per pass (same registers and array as above). */
+#define TM_DWC_SINGLE(ADVANCE)                                                                     \
+    "2:\n\tldr %[a0], [%[ctx]]\n\t"                                                                \
+    TM_DWC_L01 TM_DWC_P(0, "%[a0]") TM_DWC_L2 TM_DWC_S0("%[a0]") TM_DWC_ADV                        \
+    TM_DWC_L01 TM_DWC_P(1, "%[a0]") TM_DWC_L2 TM_DWC_S1("%[a0]") TM_DWC_ADV                        \
+    TM_DWC_L01 TM_DWC_P(2, "%[a0]") TM_DWC_L2 TM_DWC_S2("%[a0]") ADVANCE                           \
+    TM_DWC_RQ("%[a0]")                                                                             \
+    "ldr %[x], [%[ctx], #4]\n\tadd %[a0], %[a0], %[x]\n\tssat %[a0], #8, %[a0]\n\t"               \
+    "ldr %[x], [%[ctx], #8]\n\tstrb %[a0], [%[o]]\n\tadd %[o], %[o], %[x]\n\t"                    \
+    "ldr %[x], [%[ctx], #12]\n\tsubs %[x], %[x], #1\n\tstr %[x], [%[ctx], #12]\n\t"               \
+    "bne 2b\n\t"
+
 /* One channel: every output pixel. Four vertically adjacent pixels per pass share the plane
  * rows they read (stride 1: 6 rows for 4 pixels, each row feeding up to three of them), which
  * works whatever the output width (the DS-CNN's is 5). `s` and `mode` are constants at each
@@ -587,14 +599,16 @@ static inline __attribute__((always_inline)) void tm_dw3x3_channel(
         int8_t *o = out + ox * C;
         int32_t oy = 0;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FP) && !defined(TM_HOST_BUILD)
-        if (mode == TM_RQ_FLOAT && oh4 > 0) {
+        if (mode == TM_RQ_FLOAT) {
             const int16_t *q = col;
             int32_t ctx[4] = {b, zp_out, rs, oh4 >> 2};  /* bias, zero point, row stride, count */
             int32_t a0, a1, a2, a3;
             uint32_t x;
             float f;
             const uint32_t sb = (uint32_t)cols * 2;
-            if (s == 1) {
+            if (oh4 == 0) {
+                /* no four-pixel pass: only the single pixels below */
+            } else if (s == 1) {
                 __asm volatile(TM_DWC_HEAD TM_DWC_ROWS_S1 TM_DWC_TAIL
                     : [q] "+r"(q), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),
                       [a3] "=&r"(a3), [x] "=&r"(x), [f] "=&t"(f)
@@ -609,7 +623,23 @@ static inline __attribute__((always_inline)) void tm_dw3x3_channel(
                       [scale] "t"(scale), [ctx] "r"(ctx)
                     : "cc", "memory");
             }
-            oy = oh4;
+            if (oh > oh4) {
+                ctx[3] = oh - oh4;
+                if (s == 1) {
+                    __asm volatile(TM_DWC_SINGLE("sub %[q], %[q], %[sb]\n\t")  /* next pixel: one row down */
+                        : [q] "+r"(q), [o] "+r"(o), [a0] "=&r"(a0), [x] "=&r"(x), [f] "=&t"(f)
+                        : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
+                          [scale] "t"(scale), [ctx] "r"(ctx)
+                        : "cc", "memory");
+                } else {
+                    __asm volatile(TM_DWC_SINGLE("")                             /* two rows down: already there */
+                        : [q] "+r"(q), [o] "+r"(o), [a0] "=&r"(a0), [x] "=&r"(x), [f] "=&t"(f)
+                        : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
+                          [scale] "t"(scale), [ctx] "r"(ctx)
+                        : "cc", "memory");
+                }
+            }
+            oy = oh;
         }
 #endif
         for (; oy < oh4; oy += 4) {
