@@ -725,8 +725,9 @@ TM_DW3_VARIANT(tm_dw3_s1_fix, 1, TM_RQ_FIXED)
 TM_DW3_VARIANT(tm_dw3_s2_fix, 2, TM_RQ_FIXED)
 
 /* Channels c..c+3 into four planes `pstride` entries apart: one word load gives the four
- * channels of a pixel, SXTB16 splits them into (c, c+2) and (c+1, c+3): ~3 instructions per
- * value instead of ~6 one channel at a time. */
+ * channels of a pixel, SXTB16 splits them into (c, c+2) and (c+1, c+3), and two pixels'
+ * values go to each plane in one 32-bit store: ~2 instructions per value instead of ~6 one
+ * channel at a time. */
 static void tm_dw_fill_planes4(const tm_conv_params *p, const int8_t *in, int32_t c, int16_t *plane,
                                int32_t rows, int32_t cols, int32_t pstride) {
     const int32_t C = p->in_c, H = p->in_h, W = p->in_w, top = p->pad_top;
@@ -737,15 +738,25 @@ static void tm_dw_fill_planes4(const tm_conv_params *p, const int8_t *in, int32_
     for (int32_t r = top; r < y_end; r++, src_row += W * C) {
         const int8_t *src = src_row;
         int16_t *d = plane + r * cols + left;
-        for (int32_t n = n_in; n > 0; n--) {
+        int32_t n = n_in;
+        for (; n >= 2; n -= 2) {  /* two pixels: one 32-bit store per plane (the pack is one PKH) */
+            const uint32_t v0 = tm_read32(src), v1 = tm_read32(src + C);
+            const uint32_t e0 = TM_SXTB16(v0), o0 = TM_SXTB16_ROR8(v0);
+            const uint32_t e1 = TM_SXTB16(v1), o1 = TM_SXTB16_ROR8(v1);
+            src += 2 * C;
+            tm_write32(d, (e0 & 0xFFFFu) | (e1 << 16));
+            tm_write32(d + pstride, (o0 & 0xFFFFu) | (o1 << 16));
+            tm_write32(d + 2 * pstride, (e0 >> 16) | (e1 & 0xFFFF0000u));
+            tm_write32(d + 3 * pstride, (o0 >> 16) | (o1 & 0xFFFF0000u));
+            d += 2;
+        }
+        if (n) {
             const uint32_t v = tm_read32(src);
             const uint32_t e = TM_SXTB16(v), o = TM_SXTB16_ROR8(v);
-            src += C;
             d[0] = (int16_t)e;
             d[pstride] = (int16_t)o;
             d[2 * pstride] = (int16_t)(e >> 16);
             d[3 * pstride] = (int16_t)(o >> 16);
-            d++;
         }
     }
 }
