@@ -878,7 +878,7 @@ def plot_family_generalisation(groups: "dict[str, dict[str, tuple[float, float, 
 
     Example:
         >>> ax = plot_family_generalisation({"other four": {"pico": (0.9, 0.87, 0.92)}})
-        >>> ax.get_ylim()
+        >>> tuple(float(v) for v in ax.get_ylim())
         (0.0, 100.0)
     """
     import matplotlib.pyplot as plt

@@ -119,7 +119,7 @@ def keyword_families(split: str, smoke: bool | None = None) -> np.ndarray:
     """Engine family of each clip of ``split`` (same order as :func:`keyword_features`).
 
     Example:
-        >>> sorted(set(keyword_families("test", smoke=True)))[:2]
+        >>> sorted(set(keyword_families("test", smoke=True).tolist()))[:2]
         ['espeak', 'festival']
     """
     _check(split)
