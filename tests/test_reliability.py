@@ -406,6 +406,7 @@ def _onnx_helpers():
     from tinyml_helpers import export as ex
     from tinyml_helpers.cost.memory import lifetimes_from_onnx
     from tinyml_helpers.deploy import pipeline
+    from tinyml_helpers.deploy.codegen import parse_int8_onnx
 
     X = np.zeros((2, 1, 5, 5), np.float32)
     return {
@@ -420,13 +421,15 @@ def _onnx_helpers():
         "compact_onnx": lambda p: ex.compact_onnx(p, p.with_name("c.onnx")),
         "lifetimes_from_onnx": lifetimes_from_onnx,
         "deploy_onnx": lambda p: pipeline.deploy_onnx(p, p.parent / "fw"),
+        "parse_int8_onnx": parse_int8_onnx,
     }
 
 
 ONNX_CASES = [(f"{helper}: {kind} .onnx", CLEAR, helper, kind)
               for helper in ("describe_onnx", "operator_counts", "flag_mcu_unsupported",
                              "assert_mcu_compatible", "quantize_onnx", "onnx_logits", "size_breakdown",
-                             "layer_qparams", "compact_onnx", "lifetimes_from_onnx", "deploy_onnx")
+                             "layer_qparams", "compact_onnx", "lifetimes_from_onnx", "deploy_onnx",
+                             "parse_int8_onnx")
               for kind in ("empty", "text", "truncated")]
 
 

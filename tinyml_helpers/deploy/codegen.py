@@ -184,7 +184,9 @@ def parse_int8_onnx(path_or_model: Any) -> Int8Model:
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: run notebook 05 or "
                                     "tinyml_helpers.export.kws_onnx_artifacts() to make it")
-        model, source = onnx.load(str(path)), str(path)
+        from ..onnx_file import load_onnx  # one loader: a damaged or non-ONNX file names itself
+
+        model, source = load_onnx(path), str(path)
     graph = model.graph
     consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     for node in graph.node:
