@@ -104,11 +104,20 @@ def stream_config_h(spec: frontend.FrontendSpec, cfg: StreamConfig, classes: Seq
             "#endif\n")
 
 
-def _stub_model_c(in_bytes: int, classes: int) -> str:
-    # A "network" that does nothing: lets the front end and the rings be tested on their own.
-    return ("/* Stub model for front-end tests (tinyml_helpers.deploy.streaming). */\n#include <stdint.h>\n"
+def _stub_model_c(frames: int, n_mels: int, classes: int) -> str:
+    # A stand-in "network" for tests of the front end, rings and decisions: class 0 scores 0,
+    # class 1 scores the loudest band of the newest frame, the others -128. So a loud sound is
+    # "class 1" and silence is class 0, with no trained model involved.
+    in_bytes = frames * n_mels
+    return ("/* Stub model for tests (tinyml_helpers.deploy.streaming). Do not edit. */\n#include <stdint.h>\n"
             f"__attribute__((aligned(8))) int8_t tm_arena[{in_bytes + classes + 4}];\n"
-            "void tm_model_run(void) { }\n")
+            "void tm_model_run(void) {\n"
+            f"    const int8_t *last = tm_arena + {in_bytes - n_mels};\n"
+            f"    int8_t *out = tm_arena + {in_bytes};\n"
+            "    int8_t m = -128;\n"
+            f"    for (int i = 0; i < {n_mels}; i++) if (last[i] > m) m = last[i];\n"
+            f"    for (int c = 0; c < {classes}; c++) out[c] = c == 0 ? 0 : (c == 1 ? m : -128);\n"
+            "}\n")
 
 
 @dataclass
@@ -348,7 +357,7 @@ def build_pcm_firmware(int8_path: str | Path | None, out_dir: str | Path, classe
             raise ValueError("without a model, give input_scale and input_zero_point for the features")
         spec = frontend.FrontendSpec.logmel(input_scale, input_zero_point)
         in_off, out_off, out_scale, out_zp = 0, frames * spec.n_mels, 0.1, 0
-        model_c = atomic_write_text(out_dir / "model.c", _stub_model_c(frames * spec.n_mels, len(classes)))
+        model_c = atomic_write_text(out_dir / "model.c", _stub_model_c(frames, spec.n_mels, len(classes)))
     tables_c = frontend.write_frontend_tables(spec, out_dir)
     atomic_write_text(out_dir / "tm_stream_config.h",
                       stream_config_h(spec, config, classes, frames, in_off, out_off, out_scale, ignore))
