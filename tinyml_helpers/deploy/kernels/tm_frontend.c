@@ -38,7 +38,42 @@ static void tm_fe_pass4(const float *x, float *y, int ls, int r) {
     }
 }
 
-/* Any small radix (2, 3, 5): a direct p-point DFT per butterfly with W_p from the table. */
+/* Radix 5 with the DFT-5 written out (cos/sin of 2 pi/5 and 4 pi/5): a generic 5-point DFT
+ * costs 25 complex multiply-adds per butterfly, this one 8 real products. */
+#define TM_C1 0.309016994f   /* cos(2 pi / 5) */
+#define TM_C2 -0.809016994f  /* cos(4 pi / 5) */
+#define TM_S1 0.951056516f   /* sin(2 pi / 5) */
+#define TM_S2 0.587785252f   /* sin(4 pi / 5) */
+static void tm_fe_pass5(const float *x, float *y, int ls, int r) {
+    const int L = ls * 5, s = 2 * r * ls, t = 2 * ls;
+    for (int j = 0; j < ls; j++) {
+        for (int k = 0; k < r; k++) {
+            const float *a = &x[2 * (k * ls + j)];
+            float ar[5], ai[5];
+            ar[0] = a[0]; ai[0] = a[1];
+            for (int q = 1; q < 5; q++) {
+                const float *w = &tm_fe_twiddle[2 * (q * j * r)];   /* W_L^(q j); 1 when j == 0 */
+                const float br = a[q * s], bi = a[q * s + 1];
+                ar[q] = br * w[0] - bi * w[1];
+                ai[q] = br * w[1] + bi * w[0];
+            }
+            const float t1r = ar[1] + ar[4], t1i = ai[1] + ai[4], t2r = ar[2] + ar[3], t2i = ai[2] + ai[3];
+            const float t3r = ar[1] - ar[4], t3i = ai[1] - ai[4], t4r = ar[2] - ar[3], t4i = ai[2] - ai[3];
+            const float Ar = ar[0] + TM_C1 * t1r + TM_C2 * t2r, Ai = ai[0] + TM_C1 * t1i + TM_C2 * t2i;
+            const float Br = ar[0] + TM_C2 * t1r + TM_C1 * t2r, Bi = ai[0] + TM_C2 * t1i + TM_C1 * t2i;
+            const float ur = TM_S1 * t3r + TM_S2 * t4r, ui = TM_S1 * t3i + TM_S2 * t4i;
+            const float vr = TM_S2 * t3r - TM_S1 * t4r, vi = TM_S2 * t3i - TM_S1 * t4i;
+            float *o = &y[2 * (k * L + j)];
+            o[0] = ar[0] + t1r + t2r;  o[1] = ai[0] + t1i + t2i;
+            o[t] = Ar + ui;            o[t + 1] = Ai - ur;          /* A - i u */
+            o[2 * t] = Br + vi;        o[2 * t + 1] = Bi - vr;      /* B - i v */
+            o[3 * t] = Br - vi;        o[3 * t + 1] = Bi + vr;      /* B + i v */
+            o[4 * t] = Ar - ui;        o[4 * t + 1] = Ai + ur;      /* A + i u */
+        }
+    }
+}
+
+/* Any other small radix (2, 3): a direct p-point DFT per butterfly with W_p from the table. */
 static void tm_fe_pass_any(const float *x, float *y, int ls, int r, int p) {
     const int L = ls * p, step = TM_FE_M / p;
     float cr[5], ci[5];
@@ -84,6 +119,7 @@ void tm_fe_frame(const int16_t *ring, uint32_t start, uint32_t mask, int8_t *out
         const int p = tm_fe_radices[s];
         const int r = TM_FE_M / (ls * p);
         if (p == 4) tm_fe_pass4(x, y, ls, r);
+        else if (p == 5) tm_fe_pass5(x, y, ls, r);
         else tm_fe_pass_any(x, y, ls, r, p);
         float *tmp = x; x = y; y = tmp;
         ls *= p;
