@@ -143,3 +143,17 @@ def test_build_needs_a_quantisation_without_a_model(tmp_path):
 def test_small_audio_ring_is_refused():
     with pytest.raises(ValueError, match="hold one frame"):
         S.stream_config_h(F.FrontendSpec.logmel(0.05, 0), S.StreamConfig(audio_ring=512), CLASSES, 49, 0, 1960, 0.1)
+
+
+def test_memory_breakdown_counts_the_rings_and_tables(fw):
+    m = fw.memory_breakdown()
+    assert m["audio_ring_bytes"] == 2 * fw.config.audio_ring
+    assert m["feature_ring_bytes"] == 49 * 40
+    assert m["fft_buffer_bytes"] == 2 * 640 * 4
+    assert m["tm_fe_levels_bytes"] == 256 * 4 and m["table_flash_bytes"] > 640 * 4
+
+
+@pytest.mark.parametrize("args", [(1, 1, 0), (-1, 1, 64e6)])
+def test_duty_cycle_rejects_bad_values(args):
+    with pytest.raises(ValueError):
+        S.duty_cycle(*args)

@@ -29,12 +29,19 @@ from . import frontend, measure, toolchain
 from .emulator import Firmware, RunStats
 
 __all__ = ["StreamConfig", "PcmFirmware", "StreamResult", "build_pcm_firmware", "stream_config_h",
-           "ENTRY_POINTS", "DEFAULT_IGNORE"]
+           "ENTRY_POINTS", "DEFAULT_IGNORE", "duty_cycle", "RING_SYMBOLS", "TABLE_SYMBOLS"]
 
 ENTRY_POINTS = ("tm_push_samples", "tm_stream_reset")
 # Symbols only the host touches (the "DMA" buffer): kept through --gc-sections like the entry points.
 HOST_SYMBOLS = ENTRY_POINTS + ("tm_pcm_in",)
 DEFAULT_IGNORE = ("silence", "unknown", "_silence_", "_unknown_")
+# RAM the streaming adds next to the network (rings, FFT work buffers, DMA buffer, decisions)
+RING_SYMBOLS = ("tm_pcm_in", "tm_audio_ring", "tm_feat_ring", "tm_fe_buf_a", "tm_fe_buf_b", "tm_stream_state",
+                "tm_post_hist", "tm_post_smooth", "tm_log_end", "tm_log_out", "tm_det_end", "tm_det_label",
+                "tm_det_score")
+# Flash the front end's constant tables take
+TABLE_SYMBOLS = ("tm_fe_window", "tm_fe_radices", "tm_fe_twiddle", "tm_fe_split", "tm_fe_mel_start",
+                 "tm_fe_mel_offset", "tm_fe_mel_weights", "tm_fe_levels")
 _STATE_FIELDS = ("samples", "frames", "inferences", "detections", "until_frame", "next_infer",
                  "last_detection")
 
@@ -223,6 +230,20 @@ class PcmFirmware:
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         return ((np.asarray(q, np.int32) - self.out_zero_point) * np.float32(self.out_scale)).astype(np.float32)
 
+    def memory_breakdown(self) -> dict[str, int]:
+        """Bytes of RAM the streaming adds (rings, work buffers, decisions) and of flash the
+        front end's tables take, from the ELF's symbol sizes.
+
+        Example:
+            >>> # fw.memory_breakdown()["ring_ram_bytes"]
+        """
+        ram = {n: self.symbol_sizes.get(n, 0) for n in RING_SYMBOLS}
+        flash = {n: self.symbol_sizes.get(n, 0) for n in TABLE_SYMBOLS}
+        return {"ring_ram_bytes": sum(ram.values()), "table_flash_bytes": sum(flash.values()),
+                "audio_ring_bytes": ram["tm_audio_ring"], "feature_ring_bytes": ram["tm_feat_ring"],
+                "fft_buffer_bytes": ram["tm_fe_buf_a"] + ram["tm_fe_buf_b"], "dma_buffer_bytes": ram["tm_pcm_in"],
+                **{f"{k}_bytes": v for k, v in flash.items()}}
+
     # -- whole recordings ---------------------------------------------------------------
     def run(self, pcm: np.ndarray, reset: bool = True) -> StreamResult:
         """Stream a whole recording through the chip and collect every inference's output.
@@ -295,6 +316,23 @@ class PcmFirmware:
                 "inference_instructions": both.instructions - frame.instructions,
                 "inference_cycles": both.cycles - frame.cycles,
                 "peak_stack_bytes": max(frame.peak_stack_bytes, both.peak_stack_bytes)}
+
+
+def duty_cycle(frontend_cycles: float, inference_cycles: float, clock_hz: float, sample_rate: int = 16000,
+               hop: int = 320, infer_hop: int = 4000) -> float:
+    """Fraction of the CPU's time the keyword spotter keeps busy: one front-end frame every
+    ``hop`` samples plus one inference every ``infer_hop`` samples, at ``clock_hz``.
+
+    Example:
+        >>> round(duty_cycle(64_000, 6_400_000, 64e6), 3)   # 50 frames + 4 inferences per second
+        0.45
+    """
+    if clock_hz <= 0 or hop <= 0 or infer_hop <= 0 or sample_rate <= 0:
+        raise ValueError("clock_hz, sample_rate, hop and infer_hop must be positive")
+    if frontend_cycles < 0 or inference_cycles < 0:
+        raise ValueError("cycle counts must be >= 0")
+    per_s = frontend_cycles * sample_rate / hop + inference_cycles * sample_rate / infer_hop
+    return float(per_s / clock_hz)
 
 
 def _check_pcm(pcm: np.ndarray) -> np.ndarray:
