@@ -138,10 +138,13 @@ class StreamResult:
     samples: int = 0
     frames: int = 0
 
+    window: int = 16000
+    sample_rate: int = 16000
+
     @property
     def times(self) -> np.ndarray:
-        """Centre of each inference's 1 s window, in seconds (16 kHz)."""
-        return (self.end_samples - 8000) / 16000.0
+        """Centre of each inference's window, in seconds."""
+        return (self.end_samples - self.window / 2) / self.sample_rate
 
 
 @dataclass
@@ -215,7 +218,8 @@ class PcmFirmware:
         return ends[idx].astype(np.int64), outs[idx].copy()
 
     def detections(self) -> list[tuple[float, str, float]]:
-        """The detections kept on the chip (the last ``config.detections``): (end time s, word, prob)."""
+        """The detections kept on the chip (the last ``config.detections``): (time s, word, prob),
+        the time being the centre of the detecting inference's window (as :attr:`StreamResult.times`)."""
         st = self.state()
         k = self.config.detections
         ends = np.frombuffer(self.firmware.read(self._sym("tm_det_end"), 4 * k), np.uint32)
@@ -224,8 +228,12 @@ class PcmFirmware:
         out = []
         for i in range(max(0, st["detections"] - k), st["detections"]):
             j = i % k
-            out.append((int(ends[j]) / self.config.sample_rate, self.classes[int(labels[j])], float(scores[j])))
+            centre = int(ends[j]) - self._window() / 2
+            out.append((centre / self.config.sample_rate, self.classes[int(labels[j])], float(scores[j])))
         return out
+
+    def _window(self) -> int:
+        return self.spec.n_fft + (self.frames - 1) * self.spec.hop
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         return ((np.asarray(q, np.int32) - self.out_zero_point) * np.float32(self.out_scale)).astype(np.float32)
@@ -269,7 +277,8 @@ class PcmFirmware:
         end = np.concatenate(ends) if ends else np.zeros(0, np.int64)
         out = np.concatenate(outs) if outs else np.zeros((0, c), np.int8)
         st = self.state()
-        return StreamResult(end, out, self.dequantize(out), self.detections(), st["samples"], st["frames"])
+        return StreamResult(end, out, self.dequantize(out), self.detections(), st["samples"], st["frames"],
+                            self._window(), self.config.sample_rate)
 
     def classify_clip(self, pcm: np.ndarray) -> np.ndarray:
         """int8 outputs of the one inference that a fresh 1 s clip (exactly one window) triggers.
