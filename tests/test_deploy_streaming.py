@@ -157,3 +157,13 @@ def test_memory_breakdown_counts_the_rings_and_tables(fw):
 def test_duty_cycle_rejects_bad_values(args):
     with pytest.raises(ValueError):
         S.duty_cycle(*args)
+
+
+def test_run_can_collect_every_frame_the_chip_computed(fw):
+    rng = np.random.default_rng(4)
+    pcm = rng.integers(-3000, 3000, 20000).astype(np.int16)
+    res = fw.run(pcm, collect_features=True)
+    host = F.host_int8_features(pcm, fw.spec)
+    assert res.features.shape == host.shape == (res.frames, 40)
+    assert np.mean(res.features == host) >= 0.99
+    assert len(res.outputs) == expected_counts(len(pcm), fw.config)[1]

@@ -140,6 +140,7 @@ class StreamResult:
 
     window: int = 16000
     sample_rate: int = 16000
+    features: np.ndarray | None = None   # (frames, n_mels) int8, when run(collect_features=True)
 
     @property
     def times(self) -> np.ndarray:
@@ -253,8 +254,10 @@ class PcmFirmware:
                 **{f"{k}_bytes": v for k, v in flash.items()}}
 
     # -- whole recordings ---------------------------------------------------------------
-    def run(self, pcm: np.ndarray, reset: bool = True) -> StreamResult:
-        """Stream a whole recording through the chip and collect every inference's output.
+    def run(self, pcm: np.ndarray, reset: bool = True, collect_features: bool = False) -> StreamResult:
+        """Stream a whole recording through the chip and collect every inference's output
+        (and, with ``collect_features``, every feature frame the chip computed, read back
+        from its ring after each hop: slower, for plots).
 
         Example:
             >>> # res = fw.run(pcm); res.detections
@@ -262,12 +265,18 @@ class PcmFirmware:
         pcm = _check_pcm(pcm)
         if reset:
             self.reset()
-        ends, outs = [], []
-        step = min(self.config.pcm_chunk, self.config.infer_hop)  # at most one inference per push
+        ends, outs, frames = [], [], []
+        # at most one inference (and, when collecting, one frame) per push
+        step = self.spec.hop if collect_features else min(self.config.pcm_chunk, self.config.infer_hop)
         seen = self.state()["inferences"]
+        ring = self._sym("tm_feat_ring")
         for s in range(0, len(pcm), step):
             self._push_chunk(pcm[s:s + step], count=False)
-            now = self.state()["inferences"]
+            st = self.state()
+            if collect_features and st["frames"] > len(frames):
+                row = (st["frames"] - 1) % self.frames * self.spec.n_mels
+                frames.append(np.frombuffer(self.firmware.read(ring + row, self.spec.n_mels), np.int8).copy())
+            now = st["inferences"]
             if now > seen:
                 e, o = self._log(max(seen, now - self.config.log), now)
                 ends.append(e)
@@ -277,8 +286,9 @@ class PcmFirmware:
         end = np.concatenate(ends) if ends else np.zeros(0, np.int64)
         out = np.concatenate(outs) if outs else np.zeros((0, c), np.int8)
         st = self.state()
+        feats = np.stack(frames) if frames else np.zeros((0, self.spec.n_mels), np.int8)
         return StreamResult(end, out, self.dequantize(out), self.detections(), st["samples"], st["frames"],
-                            self._window(), self.config.sample_rate)
+                            self._window(), self.config.sample_rate, feats)
 
     def classify_clip(self, pcm: np.ndarray) -> np.ndarray:
         """int8 outputs of the one inference that a fresh 1 s clip (exactly one window) triggers.
