@@ -167,3 +167,14 @@ def test_run_can_collect_every_frame_the_chip_computed(fw):
     assert res.features.shape == host.shape == (res.frames, 40)
     assert np.mean(res.features == host) >= 0.99
     assert len(res.outputs) == expected_counts(len(pcm), fw.config)[1]
+
+
+def test_classify_clips_in_threads_equals_one_by_one(fw):
+    rng = np.random.default_rng(5)
+    clips = [rng.integers(-2000, 2000, 16000).astype(np.int16) for _ in range(3)]
+    outs, feats = fw.classify_clips(clips, workers=2)
+    for i, clip in enumerate(clips):
+        np.testing.assert_array_equal(outs[i], fw.classify_clip(clip))
+        np.testing.assert_array_equal(feats[i], fw.features())
+    with pytest.raises(ValueError, match="workers"):
+        fw.classify_clips(clips, workers=0)

@@ -308,6 +308,39 @@ class PcmFirmware:
             raise RuntimeError(f"expected one inference after one window, the firmware ran {st['inferences']}")
         return self._log(0, 1)[1][0]
 
+    def classify_clips(self, clips: Sequence[np.ndarray], workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`classify_clip` on many 1 s int16 clips: (int8 outputs (N, classes), the int8
+        features the network read (N, frames, n_mels)). ``workers > 1`` runs that many emulator
+        instances in threads (unicorn releases Python's GIL while it emulates).
+
+        Example:
+            >>> # outs, feats = fw.classify_clips([pcm_from_float(a) for a in audio[:8]], workers=2)
+        """
+        import dataclasses
+        import threading
+
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        clips = [_check_pcm(c) for c in clips]
+        outs = np.zeros((len(clips), len(self.classes)), np.int8)
+        feats = np.zeros((len(clips), self.frames, self.spec.n_mels), np.int8)
+        workers = max(1, min(workers, len(clips)))
+        copies = [self] + [dataclasses.replace(self, firmware=Firmware(self.elf_path, None, timing=self.firmware.timing))
+                           for _ in range(workers - 1)]
+
+        def work(fw: "PcmFirmware", indices: range) -> None:
+            for i in indices:
+                outs[i] = fw.classify_clip(clips[i])
+                feats[i] = fw.features()
+
+        threads = [threading.Thread(target=work, args=(fw, range(k, len(clips), workers)))
+                   for k, fw in enumerate(copies)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return outs, feats
+
     def count_budget(self, pcm: np.ndarray) -> dict[str, Any]:
         """Instructions and modelled cycles of one 20 ms frame (front end only) and of one
         inference (network + decision), measured on ``pcm`` (at least 1 s of audio).
