@@ -178,3 +178,17 @@ def test_classify_clips_in_threads_equals_one_by_one(fw):
         np.testing.assert_array_equal(feats[i], fw.features())
     with pytest.raises(ValueError, match="workers"):
         fw.classify_clips(clips, workers=0)
+
+
+def test_the_schedule_survives_the_sample_counter_wrapping(fw):
+    """After 2^32 samples (74 h at 16 kHz) the 32-bit counter wraps; frames and inferences go on."""
+    fw.reset()
+    addr = fw.firmware.symbol("tm_stream_state")
+    fw.firmware.write(addr, np.array([2**32 - 7000], np.uint32).tobytes())   # samples, first field
+    pcm = np.random.default_rng(6).integers(-3000, 3000, 40000).astype(np.int16)
+    fw.push(pcm)
+    st = fw.state()
+    assert (st["frames"], st["inferences"]) == expected_counts(len(pcm), fw.config)
+    assert st["samples"] == (2**32 - 7000 + len(pcm)) % 2**32
+    host = F.host_int8_features(pcm[-16000:], fw.spec)
+    assert np.mean(fw.features() == host) >= 0.99

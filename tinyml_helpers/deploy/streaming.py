@@ -42,7 +42,7 @@ RING_SYMBOLS = ("tm_pcm_in", "tm_audio_ring", "tm_feat_ring", "tm_fe_buf_a", "tm
 # Flash the front end's constant tables take
 TABLE_SYMBOLS = ("tm_fe_window", "tm_fe_radices", "tm_fe_twiddle", "tm_fe_split", "tm_fe_mel_start",
                  "tm_fe_mel_offset", "tm_fe_mel_weights", "tm_fe_levels")
-_STATE_FIELDS = ("samples", "frames", "inferences", "detections", "until_frame", "next_infer",
+_STATE_FIELDS = ("samples", "frames", "inferences", "detections", "until_frame", "until_infer",
                  "last_detection")
 
 
@@ -170,7 +170,9 @@ class PcmFirmware:
     def state(self) -> dict[str, int]:
         """The firmware's counters (samples, frames, inferences, detections, ...)."""
         raw = np.frombuffer(self.firmware.read(self._sym("tm_stream_state"), 4 * len(_STATE_FIELDS)), np.uint32)
-        return dict(zip(_STATE_FIELDS, map(int, raw)))
+        out = dict(zip(_STATE_FIELDS, map(int, raw)))
+        out["until_infer"] = int(raw[_STATE_FIELDS.index("until_infer")].astype(np.int32))  # signed
+        return out
 
     def reset(self) -> None:
         """Forget all audio, frames, inferences and detections (``tm_stream_reset``)."""

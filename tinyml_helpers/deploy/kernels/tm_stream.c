@@ -29,7 +29,9 @@ typedef struct {
     uint32_t inferences;    /* network runs */
     uint32_t detections;    /* detections recorded */
     uint32_t until_frame;   /* samples still missing for the next frame */
-    uint32_t next_infer;    /* sample count at (or after) which the next inference runs */
+    int32_t until_infer;    /* samples until the next inference is due (<= 0: at the next frame).
+                             * Countdowns, not absolute sample numbers, so nothing breaks when
+                             * the 32-bit sample counter wraps (after 74 h at 16 kHz). */
     uint32_t last_detection;/* sample count of the last detection */
 } tm_stream_state_t;
 
@@ -109,9 +111,9 @@ static void tm_new_frame(void) {
     const uint32_t slot = st->frames % TM_ST_FRAMES;
     tm_fe_frame(tm_audio_ring, st->samples - TM_FE_NFFT, TM_ST_MASK, &tm_feat_ring[slot * TM_FE_NMELS]);
     st->frames++;
-    if (st->frames >= TM_ST_FRAMES && st->samples >= st->next_infer) {
+    if (st->frames >= TM_ST_FRAMES && st->until_infer <= 0) {
         tm_infer();
-        st->next_infer += TM_ST_INFER_HOP;
+        st->until_infer += (int32_t)TM_ST_INFER_HOP;
     }
 }
 
@@ -129,6 +131,7 @@ int32_t tm_push_samples(const int16_t *pcm, int32_t n) {
         left -= take;
         st->samples += take;
         st->until_frame -= take;
+        st->until_infer -= (int32_t)take;
         if (st->until_frame == 0) {
             st->until_frame = TM_FE_HOP;
             tm_new_frame();
