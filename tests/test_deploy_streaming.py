@@ -192,3 +192,38 @@ def test_the_schedule_survives_the_sample_counter_wrapping(fw):
     assert st["samples"] == (2**32 - 7000 + len(pcm)) % 2**32
     host = F.host_int8_features(pcm[-16000:], fw.spec)
     assert np.mean(fw.features() == host) >= 0.99
+
+
+def test_the_firmware_reads_ram_only_inside_its_buffers(fw):
+    """Every RAM read while streaming lands in the rings, work buffers, state, the DMA chunk,
+    the arena or the stack (a read hook on all of RAM, a few lengths: it is slow)."""
+    from unicorn import UC_HOOK_MEM_READ
+
+    from tinyml_helpers.deploy.toolchain import RAM_ORIGIN
+
+    names = ["tm_stream_state", "tm_audio_ring", "tm_feat_ring", "tm_fe_buf_a", "tm_fe_buf_b", "tm_post_hist",
+             "tm_post_smooth", "tm_log_end", "tm_log_out", "tm_det_end", "tm_det_label", "tm_det_score",
+             "tm_arena", "tm_pcm_in"]
+    sym = fw.firmware.symbol
+    allowed = [(sym(n), sym(n) + fw.symbol_sizes[n]) for n in names] + [(sym("_sstack"), sym("_estack"))]
+    outside: list[int] = []
+    reads = [0]
+
+    def on_read(uc, access, address, size, value, user):
+        reads[0] += 1
+        if not any(lo <= address and address + size <= hi for lo, hi in allowed):
+            outside.append(address)
+
+    uc = fw.firmware.uc
+    rng = np.random.default_rng(7)
+    for n in (0, 639, 640, 16000, 20500):
+        fw.reset()
+        uc.ctl_flush_tb()
+        hook = uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=RAM_ORIGIN, end=sym("_estack"))
+        try:
+            fw.push(rng.integers(-32768, 32768, n).astype(np.int16))
+        finally:
+            uc.hook_del(hook)
+            uc.ctl_flush_tb()
+        assert outside == [], (n, [hex(a) for a in outside[:5]])
+    assert reads[0] > 100_000   # the hook did watch the front end at work
