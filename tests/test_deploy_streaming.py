@@ -51,7 +51,9 @@ def test_every_length_runs_on_schedule_and_stays_in_its_rings(fw):
 
     rng = np.random.default_rng(0)
     size = fw.firmware.symbol("_estack") - RAM_ORIGIN
-    lengths = list(range(0, 1300, 7)) + [15999, 16000, 16001, 19999, 20160, 24000, 3 * 16000 + 17]
+    # every length up to 1300 samples in steps of 7, then up to 3 s in steps of 331 (a prime: all phases)
+    lengths = (list(range(0, 1300, 7)) + list(range(1300, 3 * 16000 + 1, 331))
+               + [15999, 16000, 16001, 19999, 20160, 24000])
     for n in lengths:
         pcm = rng.integers(-32768, 32768, n).astype(np.int16)
         fw.reset()
