@@ -5,8 +5,11 @@ The C side (``kernels/tm_frontend.c``) turns 640 int16 PCM samples into the 40 i
 network reads, exactly as :func:`tinyml_helpers.data.features.compute_features` (``"logmel"``)
 followed by :meth:`~tinyml_helpers.deploy.codegen.Int8Model.quantize_input` do on the host:
 
-1. window: ``pcm[n] * (hann[n] / 32768)`` -- librosa sees ``pcm / 32768``; both scalings are
-   exact powers of two, so folding them into the window table changes no rounding;
+1. window: ``pcm[n] * (hann[n] / 32768)`` -- librosa sees ``pcm / 32768``; dividing by a
+   power of two is exact, so folding it into the window table changes no rounding (librosa
+   multiplies by the window and transforms in float64, the chip in float32: that, and the
+   summation order of the FFT and the mel sums, are where the rare one-step differences
+   come from);
 2. a 640-point real FFT as a 320-point complex FFT (mixed radix 5 x 4 x 4 x 4, Stockham
    self-sorting, float32 on the Cortex-M4F's FPU) plus the real-input split. 640 is
    ``n_fft`` of the course's features; zero-padding to 1024 would change the frequency grid,
