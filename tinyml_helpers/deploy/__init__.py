@@ -4,7 +4,11 @@ Submodules: :mod:`.quant` (fixed-point arithmetic, NumPy reference kernels),
 :mod:`.codegen` (C from an int8 QOperator ONNX graph, arena plan), :mod:`.toolchain`
 (ziglang cross-compiler, startup code, linker script), :mod:`.emulator` (unicorn Cortex-M4
 runner: outputs, instruction counts, stack painting), :mod:`.measure` (flash/RAM from the
-ELF), :mod:`.pipeline` (the whole chain in one call, plus estimates).
+ELF), :mod:`.pipeline` (the whole chain in one call, plus estimates). Audio in, keyword out
+on the chip: :mod:`.frontend` (the log-mel front end's tables for ``kernels/tm_frontend.c``),
+:mod:`.streaming` (rings, schedule and decisions of ``kernels/tm_stream.c``; feeding samples
+like a DMA), :mod:`.audio_input` (any recording -> mono int16 at 16 kHz) and
+:mod:`.say_keyword` (notebook 06's microphone widget).
 
 Example:
     >>> from tinyml_helpers.deploy import quant
