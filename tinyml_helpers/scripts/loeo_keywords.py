@@ -35,70 +35,73 @@ import numpy as np
 RESULTS_RELPATH = "checkpoints/kws_loeo.json"
 
 
-def family_test_set(family: str) -> tuple[np.ndarray, np.ndarray]:
+def family_test_set(family: str, smoke: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every clip of ``family`` (train, val and test splits): features and labels."""
     from .. import data
 
-    parts = [(data.keyword_features(s, smoke=False), data.keyword_families(s, smoke=False) == family)
+    parts = [(data.keyword_features(s, smoke=smoke), data.keyword_families(s, smoke=smoke) == family)
              for s in data.SPLITS]
     return (np.concatenate([X[m] for (X, _), m in parts]), np.concatenate([y[m] for (_, y), m in parts]))
 
 
-def calibration_clips(families: Sequence[str], seed: int = 0, n: int = 256) -> np.ndarray:
+def calibration_clips(families: Sequence[str], seed: int = 0, n: int = 256,
+                      smoke: bool | None = None) -> np.ndarray:
     """Clean training features of ``families``, class-stratified, for int8 calibration."""
     from .. import data, export
 
-    X, y = data.keyword_features("train", smoke=False)
-    mask = np.isin(data.keyword_families("train", smoke=False), list(families))
+    X, y = data.keyword_features("train", smoke=smoke)
+    mask = np.isin(data.keyword_families("train", smoke=smoke), list(families))
     return export.calibration_subset(X[mask], y[mask], n, seed)
 
 
-def int8_accuracy(model: Any, calibration: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
-    """Export to ONNX, quantize to int8 with onnxruntime, and measure accuracy on (X, y)."""
-    from .. import export
-
-    with tempfile.TemporaryDirectory(prefix="tinyml-loeo-") as tmp:
-        fp32 = export.export_onnx(model, Path(tmp) / "m.onnx", tuple(X.shape[1:]))
-        int8 = export.quantize_onnx(fp32, Path(tmp) / "m_int8.onnx", calibration)
-        return export.accuracy(export.onnx_logits(int8, X), y)
-
-
-def _score(model: Any, calibration: np.ndarray, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+def score_families(model: Any, calibration: np.ndarray, families: Sequence[str],
+                   smoke: bool | None = None) -> dict[str, dict[str, Any]]:
+    """Quantize ``model`` to int8 once, then score it (and its float self) on every clip of each family."""
     from .. import export
     from ..stats import wilson_interval
 
-    fp32 = export.accuracy(export.torch_logits(model, X), y)
-    int8 = int8_accuracy(model, calibration, X, y)
-    return {"clips": int(len(y)), "fp32_accuracy": round(fp32, 4), "accuracy": round(int8, 4),
-            "ci95": [round(v, 4) for v in wilson_interval(round(int8 * len(y)), len(y))]}
+    scores = {}
+    with tempfile.TemporaryDirectory(prefix="tinyml-loeo-") as tmp:
+        fp32 = export.export_onnx(model, Path(tmp) / "m.onnx", tuple(calibration.shape[1:]))
+        int8 = export.quantize_onnx(fp32, Path(tmp) / "m_int8.onnx", calibration)
+        for family in families:
+            X, y = family_test_set(family, smoke)
+            right = export.accuracy(export.onnx_logits(int8, X), y)
+            scores[family] = {"clips": int(len(y)),
+                              "fp32_accuracy": round(export.accuracy(export.torch_logits(model, X), y), 4),
+                              "accuracy": round(right, 4),
+                              "ci95": [round(v, 4) for v in wilson_interval(round(right * len(y)), len(y))]}
+    return scores
 
 
 def run(families: Sequence[str] | None = None, epochs: int | None = None, seed: int = 0,
-        single: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train and test one model per held-out family (or one single-family model); return results."""
+        single: str | None = None, progress: bool = True, smoke: bool | None = None) -> dict[str, Any]:
+    """Train and test one model per held-out family (or one single-family model); return results.
+
+    ``smoke=None`` follows ``TINYML_SMOKE`` (the tests' tiny configuration).
+    """
     from .. import config, data
     from . import train_kws_phinet as recipe
 
     config.quiet_noisy_libraries()
     every = data.engine_families()
-    families = list(families or every)
+    unknown = [f for f in list(families or []) + ([single] if single else []) if f not in every]
+    if unknown:
+        raise ValueError(f"unknown engine families {unknown}; the corpus has {', '.join(every)}")
     epochs = epochs or recipe.SHIPPED_EPOCHS
+    # (families trained on, families tested on) per model
+    plans = ({single: ([single], [f for f in every if f != single])} if single else
+             {f: ([g for g in every if g != f], [f]) for f in (families or every)})
     results: dict[str, Any] = {}
-    if single:
-        groups = {single: [f for f in every if f != single]}
-    else:
-        groups = {f: [g for g in every if g != f] for f in families}
-    for key, trained_on in groups.items():
+    for key, (trained_on, tested_on) in plans.items():
         started = time.perf_counter()
-        train_families = [single] if single else trained_on
-        loaders = recipe.kws_loaders(seed, families=train_families)
-        result, _ = recipe.fit_kws_phinet(loaders, epochs, seed, progress)
-        calibration = calibration_clips(train_families, seed)
+        result, _ = recipe.fit_kws_phinet(recipe.kws_loaders(seed, families=trained_on, smoke=smoke), epochs,
+                                          seed, progress)
+        scores = score_families(result.model, calibration_clips(trained_on, seed, smoke=smoke), tested_on, smoke)
         if single:
-            scores = {f: _score(result.model, calibration, *family_test_set(f)) for f in trained_on}
-            results = {"trained_on": [single], "tested_on": scores}
+            results = {"trained_on": trained_on, "tested_on": scores}
         else:
-            results[key] = {"trained_on": trained_on, **_score(result.model, calibration, *family_test_set(key)),
+            results[key] = {"trained_on": trained_on, **scores[key],
                             "val_accuracy": round(float(result.best_val_accuracy), 4)}
         print(f"{key}: {json.dumps(results if single else results[key])} "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--epochs must be >= 1")
     out = args.out or config.data_dir() / RESULTS_RELPATH
     started = time.perf_counter()
-    results = run(args.families, args.epochs, args.seed, args.single)
+    results = run(args.families, args.epochs, args.seed, args.single, smoke=None)
     existing = json.loads(out.read_text()) if out.exists() else {}
     section = "single_family" if args.single else "leave_one_family_out"
     merged = dict(existing.get(section, {})) if not args.single else {}
