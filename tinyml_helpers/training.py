@@ -451,7 +451,8 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
             batches do not carry precomputed ones.
         seed: seeds Python/NumPy/PyTorch at the start, so shuffling and dropout repeat.
             Build the model after ``seed_everything(seed)`` for identical initial weights.
-        progress: show one ``tqdm.auto`` bar (one tick per epoch).
+        progress: show one ``tqdm.auto`` bar (one tick per epoch) and print a one-line summary at
+            the end (the line survives in saved notebooks, where the bar does not).
         run_name: sub-folder of ``artifacts/checkpoints/`` for this run (wiped first).
         num_classes: if given, the model's output width must equal it.
         restore_best: load the weights of the best validation epoch at the end.
@@ -535,6 +536,11 @@ def train_classifier(model: nn.Module, loaders: Mapping[str, Any], *, epochs: in
     finally:
         if pbar is not None:
             pbar.close()
+    if progress and checkpointer.history:
+        # A tqdm bar keeps only its first state in a notebook saved by a headless run: this line survives.
+        last = checkpointer.history[-1]
+        print(f"{run_name}: {last['epoch']} epochs in {last['seconds']:.0f} s, best val acc "
+              f"{checkpointer.bests:.1%} at epoch {checkpointer.best_epoch}, last train loss {last['train_loss']:.3f}")
 
     trained = mind.modules["model"]
     # Under `accelerate launch` with several processes micromind wraps the model in DDP; hand back the model.
