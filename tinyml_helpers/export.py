@@ -61,12 +61,12 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from . import config as _config
-from .files import atomic_path, atomic_write_json, sha256_file
+from .files import atomic_path, atomic_write_json, private_dir, sha256_file
 from .onnx_file import check_onnx_file, load_onnx
 
 __all__ = [
@@ -180,7 +180,7 @@ def export_onnx(model: Any, path: str | os.PathLike, input_shape: Sequence[int] 
         warnings.simplefilter("ignore")
         # Everything is written in a private folder beside the target and renamed into place,
         # so a kill half way never damages the previous good export (issue #17).
-        with _private_dir(path) as work:
+        with private_dir(path) as work:
             staged = work / path.name
             if exporter == "torchscript":
                 axes = {input_name: {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
@@ -199,20 +199,6 @@ def export_onnx(model: Any, path: str | os.PathLike, input_shape: Sequence[int] 
                 program.save(str(staged), external_data=external_data)
             _install(work, path)
     return path
-
-
-@contextlib.contextmanager
-def _private_dir(path: Path) -> Iterator[Path]:
-    # Named like every other temporary file of the course (".<target>.<random>.tmp"), so a
-    # folder left by a killed run is swept by files.clean_stale_temporaries.
-    import shutil
-    import tempfile
-
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _install(work: Path, path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 __all__ = [
     "atomic_path",
+    "private_dir",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
@@ -76,6 +77,29 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def private_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh folder beside ``target`` (same file system: renaming out of it is atomic).
+
+    Build a set of files in it, then rename them (or the folder) into place; whatever is left
+    is removed on exit. It is named like the course's other temporaries (``.<name>.<random>.tmp``),
+    so a folder left by a killed run is swept by :func:`clean_stale_temporaries`.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> with private_dir(pathlib.Path(tempfile.mkdtemp()) / "out") as work:
+        ...     work.name.startswith(".out.") and work.name.endswith(".tmp")
+        True
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -59,7 +59,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import config
-from ..files import atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from ..files import private_dir, sha256_file
 from . import augment, engines
 
 __all__ = [
@@ -515,15 +515,12 @@ def write_keyword_set(folder: str | os.PathLike, settings: GeneratorSettings = G
         36
     """
     import shutil
-    import tempfile
 
     import soundfile as sf
 
     folder = Path(folder)
     plan, words, report = generate_keyword_set(settings, in_fresh_process, progress)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    with private_dir(folder) as staging:
         used = {c.rendering for c in plan.clips}
         for split in SPLITS:
             chunks, cursor = [], 0
@@ -552,9 +549,6 @@ def write_keyword_set(folder: str | os.PathLike, settings: GeneratorSettings = G
             shutil.rmtree(old, ignore_errors=True)
         else:
             staging.rename(folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return info
 
 

@@ -16,7 +16,6 @@ Example:
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -24,11 +23,11 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..files import atomic_write_json, sha256_file
+from ..files import atomic_write_json, private_dir, sha256_file
 from ..onnx_file import check_onnx_file
 from . import codegen, measure, toolchain
 from .emulator import Firmware, RunStats
@@ -89,7 +88,7 @@ def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain
     # Build in a private folder and rename into out_dir at the end: another deployment into
     # the same folder, or a crash half way, can no longer pair a new model.json with an old
     # ELF or make us load someone else's ELF (issue #17).
-    with _private_build_dir(out_dir) as build:
+    with private_dir(out_dir) as build:
         generated = codegen.generate_c(model, build, requant=requant)
         elf = toolchain.compile_firmware([generated.c_path], build / ELF_NAME, layout=layout, opt=opt)
         manifest = {**generated.manifest, "elf_sha256": sha256_file(elf)}  # binds model.json to the ELF
@@ -115,17 +114,6 @@ def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain
 
 ELF_NAME = "model.elf"
 MANIFEST_NAME = "model.json"
-
-
-@contextlib.contextmanager
-def _private_build_dir(out_dir: Path) -> Iterator[Path]:
-    # Named like the course's other temporaries (".<target>.<random>.tmp"), so a folder left
-    # by a killed run is swept by files.clean_stale_temporaries.
-    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
-        yield build
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
 
 
 def load_firmware(folder: str | Path) -> Firmware:
