@@ -31,11 +31,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["Firmware", "RunStats", "EmulatorError", "thumb_instruction_count"]
+__all__ = ["Firmware", "RunStats", "EmulatorError", "thumb_instruction_count", "run_strided"]
 
 STACK_PAINT = 0xA5
 SCS_BASE = 0xE000E000
@@ -259,3 +259,28 @@ class Firmware:
 
 def _round_up(value: int, step: int) -> int:
     return max(step, (value + step - 1) // step * step)
+
+
+def run_strided(work: Callable[[Any, range], None], emulators: Sequence[Any], n: int) -> None:
+    """Share items ``0..n-1`` among ``emulators``: ``work(emulators[k], range(k, n, len(emulators)))``.
+
+    One emulator runs inline; several each get a thread (unicorn releases Python's GIL while
+    it emulates, so the threads use the cores). Each emulator must be its own instance.
+
+    Example:
+        >>> seen = []
+        >>> run_strided(lambda em, items: seen.extend((em, i) for i in items), ["a", "b"], 3)
+        >>> sorted(seen)
+        [('a', 0), ('a', 2), ('b', 1)]
+    """
+    if len(emulators) <= 1:
+        work(emulators[0], range(n))
+        return
+    import threading
+
+    threads = [threading.Thread(target=work, args=(em, range(k, n, len(emulators))))
+               for k, em in enumerate(emulators)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -30,7 +30,7 @@ import numpy as np
 from ..files import atomic_write_json, private_dir, sha256_file
 from ..onnx_file import check_onnx_file
 from . import codegen, measure, toolchain
-from .emulator import Firmware, RunStats
+from .emulator import Firmware, RunStats, run_strided
 
 __all__ = ["Deployment", "deploy_onnx", "load_firmware", "run_firmware", "compare_with_reference",
            "estimate_latency_energy", "layer_table", "conv_instructions_per_mac", "make_stream",
@@ -196,21 +196,11 @@ def run_firmware(dep: Deployment, X: np.ndarray, progress: bool = True,
                 bar.update(1)
 
     workers = min(workers, max(len(X), 1))
-    if workers == 1:
-        work(dep.firmware, range(len(X)))
-    else:
-        import threading
-
-        # More emulators of the same ELF: checked against the deployment's hash, since
-        # another deployment may have replaced the file at dep.elf_path since.
-        firmwares = [dep.firmware] + [_firmware_from(dep.elf_path, dep.generated.manifest)
-                                      for _ in range(workers - 1)]
-        threads = [threading.Thread(target=work, args=(fw, range(k, len(X), workers)))
-                   for k, fw in enumerate(firmwares)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    # More emulators of the same ELF: checked against the deployment's hash, since
+    # another deployment may have replaced the file at dep.elf_path since.
+    firmwares = [dep.firmware] + [_firmware_from(dep.elf_path, dep.generated.manifest)
+                                  for _ in range(workers - 1)]
+    run_strided(work, firmwares, len(X))
     if bar is not None:
         bar.close()
     return out, dep.model.dequantize_output(out)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..files import atomic_write_text
 from . import frontend, measure, toolchain
-from .emulator import Firmware, RunStats
+from .emulator import Firmware, RunStats, run_strided
 
 __all__ = ["StreamConfig", "PcmFirmware", "StreamResult", "build_pcm_firmware", "stream_config_h",
            "ENTRY_POINTS", "DEFAULT_IGNORE", "duty_cycle", "RING_SYMBOLS", "TABLE_SYMBOLS"]
@@ -319,7 +319,6 @@ class PcmFirmware:
             >>> # outs, feats = fw.classify_clips([pcm_from_float(a) for a in audio[:8]], workers=2)
         """
         import dataclasses
-        import threading
 
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
@@ -335,12 +334,7 @@ class PcmFirmware:
                 outs[i] = fw.classify_clip(clips[i])
                 feats[i] = fw.features()
 
-        threads = [threading.Thread(target=work, args=(fw, range(k, len(clips), workers)))
-                   for k, fw in enumerate(copies)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_strided(work, copies, len(clips))
         return outs, feats
 
     def count_budget(self, pcm: np.ndarray) -> dict[str, Any]:
