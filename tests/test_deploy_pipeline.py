@@ -232,3 +232,19 @@ def test_streaming_helpers():
     assert [d[1] for d in dets] == ["yes"]
     with pytest.raises(ValueError, match="need 5"):
         pipeline.make_stream(audio, np.array([2, 3, 2, 3, 0, 1]), classes, n_keywords=5)
+
+
+def test_every_entry_point_defaults_to_the_rescale_notebook_06_measured(deployed, tmp_path):
+    # deploy_onnx defaulted to float32 while generate_c and simulate defaulted to fixed point:
+    # calling the code generator directly built another firmware than the notebook describes.
+    import inspect
+
+    _, dep = deployed
+    assert codegen.DEFAULT_REQUANT == "float"
+    for fn in (codegen.generate_c, codegen.simulate, codegen.layer_c_source, pipeline.deploy_onnx):
+        assert inspect.signature(fn).parameters["requant"].default == codegen.DEFAULT_REQUANT, fn.__name__
+    gen = codegen.generate_c(dep.model, tmp_path / "gen")
+    text = gen.c_path.read_text()
+    assert gen.requant == "float" and "L00_f" in text and "L00_s" not in text
+    x = dep.model.quantize_input(np.zeros(dep.model.input_shape_nchw, np.float32))
+    np.testing.assert_array_equal(codegen.simulate(dep.model, x)[0], codegen.simulate(dep.model, x, requant="float")[0])
