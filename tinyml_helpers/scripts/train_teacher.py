@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--augment-copies", type=int, default=0,
                         help="extra noisy/shifted versions of each train clip (0 = none: the corpus's takes "
                              "already vary rate, pitch, room and noise)")
+    parser.add_argument("--voice-copies", type=int, default=0,
+                        help="extra copies of the train split said by new virtual speakers (formants, pitch, "
+                             "bandwidth; data.VoiceAugmenter); the synthetic set only")
     parser.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=False,
                         help="mask random bands and frames of the training features (SpecAugment)")
     parser.add_argument("--dataset", default="synthetic", choices=data.DATASETS)
@@ -50,6 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help=f"where to write the checkpoint (default: data/{TEACHER_RELPATH})")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
+    if args.voice_copies < 0:
+        parser.error("--voice-copies must be >= 0")
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     loaders = data.keyword_loaders(batch_size=args.batch_size, kind="logmel", augment=args.augment_copies > 0,
                                    augment_copies=max(1, args.augment_copies), seed=args.seed, smoke=None,
                                    dataset=args.dataset, download=args.download,
-                                   spec_augment=args.spec_augment)
+                                   spec_augment=args.spec_augment, voice_copies=args.voice_copies)
     n_classes = len(data.keyword_classes())
     config.seed_everything(args.seed)
     model = KWSTeacherCNN(**{**TEACHER_CONFIG, "n_classes": n_classes})
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         "features": "logmel 49x40 (tinyml_helpers.data.keyword_features)",
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                      "weight_decay": args.weight_decay, "optimizer": "adamw", "schedule": "cosine",
-                     "augment_copies": args.augment_copies, "spec_augment": args.spec_augment, "seed": args.seed,
+                     "augment_copies": args.augment_copies, "voice_copies": args.voice_copies, "spec_augment": args.spec_augment, "seed": args.seed,
                      "best_epoch": result.best_epoch, "seconds": round(seconds, 1),
                      "torch": torch.__version__, "threads": torch.get_num_threads()},
         "val_accuracy": result.best_val_accuracy,
