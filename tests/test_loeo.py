@@ -25,3 +25,25 @@ def test_loeo_and_single_family_runs_merge_into_one_results_file(tmp_path):
 def test_unknown_family_is_named():
     with pytest.raises(ValueError, match="unknown engine families \\['sam'\\]"):
         loeo_keywords.run(families=["sam"], epochs=1)
+
+
+def test_parallel_runs_keep_each_others_families_and_drop_other_recipes(tmp_path):
+    # Families run in parallel processes used to read-modify-write the JSON unlocked (one could
+    # lose the other's families), and results of an older recipe were shown beside new ones.
+    import threading
+
+    out = tmp_path / "loeo.json"
+    old = {"epochs": 30, "seed": 0, "recipe": {"voice_copies": 0}}
+    new = {"epochs": 40, "seed": 0, "recipe": {"voice_copies": 4}}
+    loeo_keywords.merge_results(out, "leave_one_family_out", {"pico": {"accuracy": 0.5}}, old, {})
+    threads = [threading.Thread(target=loeo_keywords.merge_results,
+                                args=(out, "leave_one_family_out", {family: {"accuracy": acc}}, new, {}))
+               for family, acc in (("espeak", 0.8), ("flite", 0.7), ("mbrola", 0.75))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results = json.loads(out.read_text())
+    assert sorted(results["leave_one_family_out"]) == ["espeak", "flite", "mbrola"]  # old-recipe pico dropped
+    assert results["min_accuracy"] == 0.7
+    assert all(v["epochs"] == 40 for v in results["leave_one_family_out"].values())

@@ -108,11 +108,51 @@ def run(families: Sequence[str] | None = None, epochs: int | None = None, seed: 
     return results
 
 
+def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[str, Any],
+                  run_info: dict[str, Any]) -> dict[str, Any]:
+    """Merge one run's ``results`` into the JSON at ``out`` under a lock; return the merged file.
+
+    Families are often run in parallel processes (``--families`` subsets), so the read-merge-write
+    holds a file lock: no process loses another's families. A family result made with another
+    recipe, epoch count or seed (``how``) is dropped rather than shown beside the new ones, and
+    ``min_accuracy`` is over the families of the current recipe only.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "loeo.json"
+        >>> merged = merge_results(path, "leave_one_family_out", {"pico": {"accuracy": 0.7}}, {"epochs": 1}, {})
+        >>> merged["min_accuracy"]
+        0.7
+    """
+    from filelock import FileLock
+
+    from ..files import atomic_write_json
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock", timeout=600):
+        existing = json.loads(out.read_text()) if out.exists() else {}
+        if section == "single_family":
+            merged = {**results, **how}
+        else:
+            kept = {f: v for f, v in existing.get(section, {}).items()
+                    if all(v.get(k) == how[k] for k in how)}
+            dropped = sorted(set(existing.get(section, {})) - set(kept) - set(results))
+            if dropped:
+                print(f"dropping results of {', '.join(dropped)}: made with another recipe; rerun those families")
+            merged = {**kept, **{f: {**v, **how} for f, v in results.items()}}
+        existing[section] = merged
+        existing.setdefault("runs", {})[section] = run_info
+        if section != "single_family" and merged:
+            existing["min_accuracy"] = min(v["accuracy"] for v in merged.values())
+        atomic_write_json(out, existing)
+    return existing
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     from .. import config
-    from ..files import atomic_write_json
     from . import train_kws_phinet as recipe
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -127,22 +167,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = args.out or config.data_dir() / RESULTS_RELPATH
     started = time.perf_counter()
     results = run(args.families, args.epochs, args.seed, args.single, smoke=None)
-    existing = json.loads(out.read_text()) if out.exists() else {}
+    how = {"recipe": recipe.KWS_RECIPE, "epochs": args.epochs or recipe.SHIPPED_EPOCHS, "seed": args.seed}
     section = "single_family" if args.single else "leave_one_family_out"
-    merged = dict(existing.get(section, {})) if not args.single else {}
-    merged.update(results)
-    existing[section] = merged
-    existing.setdefault("runs", {})[section] = {
-        "model": "keyword PhiNet (scaling.solve_phinet for scaling.KWS_TARGET), recipe of train_kws_phinet",
-        "recipe": recipe.KWS_RECIPE, "epochs": args.epochs or recipe.SHIPPED_EPOCHS, "seed": args.seed,
+    run_info = {
+        "model": "keyword PhiNet (scaling.solve_phinet for scaling.KWS_TARGET), recipe of train_kws_phinet", **how,
         "accuracy": "int8 (onnxruntime, per-channel QOperator) on every clip of the family; fp32_accuracy in PyTorch",
         "made_by": "python -m tinyml_helpers.scripts.loeo_keywords" + (" " + " ".join(argv) if argv else ""),
         "seconds": round(time.perf_counter() - started, 1), "torch_version": torch.__version__}
-    if not args.single and merged:
-        existing["min_accuracy"] = min(v["accuracy"] for v in merged.values())
-    atomic_write_json(out, existing)
+    merge_results(out, section, results, how, run_info)
     print(f"wrote {out}")
-    return existing
+    return json.loads(out.read_text())
 
 
 if __name__ == "__main__":
