@@ -262,3 +262,25 @@ def test_notebook_04_plots_and_widget(capsys):
     text = widgets.describe_phinet_solution(sc.Budget(1e6, 10, 1e9), (1, 49, 40), 12, measure=fake_measure)
     assert text.startswith("No PhiNet fits. RAM binds")
     plt.close("all")
+
+
+def test_patch_memory_model_lowers_ram_adds_macs_and_drives_the_solver():
+    """memory_model="patch" (MCUNetV2 schedules, deploy.schedule) vs the default whole-tensor model."""
+    shape = (3, 48, 48)
+    whole = sc.measure_phinet(shape, 4, 0.5, 1.0, 4.0, num_layers=5, downsampling_layers=(5,))
+    patch = sc.measure_with_patch_ram(shape, 4, 0.5, 1.0, 4.0, num_layers=5, downsampling_layers=(5,))
+    assert patch.peak_ram_bytes < whole.peak_ram_bytes        # the early tensors no longer live whole
+    assert whole.macs < patch.macs <= whole.macs * (1 + sc.MAX_PATCH_MAC_OVERHEAD)  # halos recomputed
+    assert (patch.params, patch.flash_bytes) == (whole.params, whole.flash_bytes)
+    # a RAM budget only the patch model meets: the default solver refuses, the patch one answers
+    budget = sc.Budget(flash_bytes=1e6, ram_bytes=(patch.peak_ram_bytes + whole.peak_ram_bytes) // 2,
+                       macs=patch.macs * 1.02)
+    kw = dict(betas=(1.0,), t0s=(4.0,), num_layers=5, alpha_range=(0.45, 0.5), max_candidates=1)
+    with pytest.raises(sc.InfeasibleBudgetError, match="RAM"):
+        sc.solve_phinet(budget, shape, 4, **kw)
+    sol = sc.solve_phinet(budget, shape, 4, memory_model="patch", **kw)
+    assert sol.costs.peak_ram_bytes <= budget.ram_bytes and sol.costs.macs <= budget.macs
+    with pytest.raises(ValueError, match="memory_model must be one of"):
+        sc.solve_phinet(budget, shape, 4, memory_model="fused")
+    with pytest.raises(ValueError, match="not both"):
+        sc.solve_phinet(budget, shape, 4, memory_model="patch", measure=fake_measure)

@@ -818,6 +818,14 @@ def patch_schedule_peak(schedule: Any) -> tuple[int, float]:
 _SPATIAL_ALIAS_MODULES = ("BatchNorm2d", "ReLU", "ReLU6", "Hardtanh", "Identity", "Dropout", "Dropout2d")
 
 
+def _spatial_alias_functions() -> tuple:
+    import torch
+    import torch.nn.functional as F
+
+    # activations that fuse into the op before them (micromind's compatibility ReLU6 is a clamp)
+    return (F.relu, F.relu6, F.hardtanh, torch.relu, torch.clamp, torch.clip)
+
+
 def spatial_graph_from_torch(model: Any, input_shape: Sequence[int], dtype: str = "int8") -> SpatialGraph:
     """The :class:`SpatialGraph` of a PyTorch CNN (one input), traced with ``torch.fx``.
 
@@ -869,13 +877,25 @@ def spatial_graph_from_torch(model: Any, input_shape: Sequence[int], dtype: str 
         out_shape = tuple(int(v) for v in meta.shape[1:])
         module = modules.get(node.target) if node.op == "call_module" else None
         mname = type(module).__name__ if module is not None else ""
-        if mname in _SPATIAL_ALIAS_MODULES or (node.op == "call_function" and node.target in (
-                torch.nn.functional.relu, torch.nn.functional.relu6, torch.relu)):
+        fn = node.target if node.op == "call_function" else None
+        if mname in _SPATIAL_ALIAS_MODULES or fn in _spatial_alias_functions() or (
+                node.op == "call_method" and node.target in ("relu", "relu_", "clamp", "clamp_")):
             buffer[node.name] = ins[0]  # fused into its producer: no buffer of its own
             continue
         buffer[node.name] = node.name
         shapes[node.name] = out_shape
-        if isinstance(module, nn.Conv2d):
+        if fn in (torch.nn.functional.conv2d, torch.conv2d):
+            # a functional conv (micromind's depthwise layers): kernel from the weight's shape
+            args = list(node.args) + [None] * (7 - len(node.args))
+            names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+            kw = {k: node.kwargs.get(k, args[i]) for i, k in enumerate(names)}
+            w_shape = tuple(int(v) for v in kw["weight"].meta["tensor_meta"].shape)
+            ph, pw = pair(kw["padding"] if kw["padding"] is not None else 0)
+            oc, oh, ow = out_shape
+            macs = oh * ow * oc * w_shape[1] * w_shape[2] * w_shape[3]
+            ops.append(SpatialOp(node.name, "window", tuple(ins[:1]), node.name, (w_shape[2], w_shape[3]),
+                                 pair(kw["stride"] or 1), (ph, pw, ph, pw), pair(kw["dilation"] or 1), macs))
+        elif isinstance(module, nn.Conv2d):
             oc, oh, ow = out_shape
             kh, kw = pair(module.kernel_size)
             if isinstance(module.padding, str):

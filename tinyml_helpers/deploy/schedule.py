@@ -44,6 +44,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ import numpy as np
 from ..cost.memory import SpatialGraph, SpatialOp, patch_schedule_peak, whole_tensor_peak
 
 __all__ = ["Box", "window_span", "input_box", "tile_boxes", "Action", "PatchSchedule", "plan_patches",
-           "choose_patch_schedule", "graph_from_int8", "simulate_schedule", "PatchFallbackWarning",
+           "choose_patch_schedule", "smallest_peak_schedule", "graph_from_int8", "simulate_schedule", "PatchFallbackWarning",
            "ScheduleBudgetError"]
 
 
@@ -221,7 +222,7 @@ class PatchSchedule:
         """Recomputed MACs as a fraction of the whole network's MACs."""
         return self.extra_macs / max(self.graph.macs, 1)
 
-    @property
+    @functools.cached_property
     def peak_bytes(self) -> int:
         """Peak activation bytes under this schedule (the cost model's ``patch_schedule_peak``)."""
         return patch_schedule_peak(self)[0]
@@ -440,6 +441,32 @@ def choose_patch_schedule(graph: SpatialGraph, ram_budget: int,
         + (f" with {reserved_bytes:,} B reserved" if reserved_bytes else "")
         + f": the smallest peak found is {best.peak_bytes:,} B ({best.summary()}). Try finer grids, "
           "a smaller input or a narrower network", best.peak_bytes, best)
+
+
+def smallest_peak_schedule(graph: SpatialGraph, grids: Iterable[int | tuple[int, int]] = (2, 3, 4),
+                           max_mac_overhead: float = 0.10) -> PatchSchedule:
+    """The schedule with the smallest peak RAM whose recomputation stays within
+    ``max_mac_overhead`` of the network's MACs (whole-tensor execution when no patch schedule
+    beats it): the patch-based memory model of the PhiNet solver.
+
+    Example:
+        >>> from tinyml_helpers.cost import SpatialGraph, SpatialOp
+        >>> g = SpatialGraph("x", {"x": (1, 8, 8), "y": (8, 8, 8), "z": (8, 4, 4), "o": (8, 1, 1)}, [
+        ...     SpatialOp("c", "window", ("x",), "y", (3, 3), pads=(1, 1, 1, 1), macs=4608),
+        ...     SpatialOp("dw", "window", ("y",), "z", (3, 3), (2, 2), (1, 1, 1, 1), macs=1152),
+        ...     SpatialOp("gap", "global", ("z",), "o", macs=128)])
+        >>> smallest_peak_schedule(g, max_mac_overhead=0.25).grid, smallest_peak_schedule(g, max_mac_overhead=0.1).patched
+        ((2, 2), False)
+    """
+    best = PatchSchedule(graph, reason=f"no patch schedule within {max_mac_overhead:.0%} extra MACs lowers the peak")
+    for g in grids:
+        g = (g, g) if isinstance(g, int) else tuple(g)
+        if g == (1, 1):
+            continue
+        for s in _candidates(graph, g)[0]:
+            if s.mac_overhead <= max_mac_overhead and (s.peak_bytes, s.extra_macs) < (best.peak_bytes, best.extra_macs):
+                best = s
+    return best
 
 
 # --------------------------------------------------------------------------------------
