@@ -221,3 +221,22 @@ def test_firmware_patch_by_patch_matches_onnxruntime(patch_int8, tmp_path):
     auto = pipeline.deploy_onnx(patch_int8, tmp_path / "grid", layout=layout, patches=3)
     assert auto.generated.schedule.peak_bytes <= sched.peak_bytes
     np.testing.assert_array_equal(pipeline.run_firmware(auto, X[:2], progress=False)[0], q[:2])
+
+
+def test_seed_pick_small_resolution_runs_patch_by_patch_bit_exact(tmp_path):
+    """The notebook's chain (deploy.seed_pick) at 48x48: the deck's pick quantized on
+    representative images, its first stages 2x2 patch by patch, equal to onnxruntime."""
+    from tinyml_helpers import export
+    from tinyml_helpers.deploy import pipeline, seed_pick
+
+    _, int8 = seed_pick.seed_pick_int8(tmp_path, hw=48, n_calibration=8)
+    res = seed_pick.deploy_patched(int8, tmp_path / "fw", grid=2, split=6)
+    assert res.schedule.patched and res.schedule.n_patches == 4
+    assert res.deployment.generated.arena_bytes < res.whole_arena_bytes
+    assert res.ram_bytes == res.deployment.memory["ram_bytes"] <= seed_pick.SEED_MCU_LAYOUT.ram_bytes
+    assert res.instruction_overhead > 0   # halos and copies cost instructions
+    X = seed_pick.representative_images(3, 48, "test", seed=1)
+    ref = export.onnx_logits(int8, X)
+    _, logits = pipeline.run_firmware(res.deployment, X, progress=False)
+    report = pipeline.compare_with_reference(logits, ref, res.deployment.model.tensors[res.deployment.model.output].scale)
+    assert report["max_lsb"] == 0 and report["top1_agreement"] == 1.0
