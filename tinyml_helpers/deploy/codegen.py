@@ -14,7 +14,11 @@ microcontroller with the kernels in ``kernels/tm_kernels.c``:
 * one static activation arena (``tm_arena``) whose offsets come from tensor lifetimes, planned
   with the course's planner :func:`tinyml_helpers.cost.plan_arena`,
 * ``tm_model_run()``: the layers in order, each preceded by ``tm_layer_mark(i)`` so the
-  emulator can count instructions per layer.
+  emulator can count instructions per layer;
+* optionally a patch schedule (:mod:`.schedule`, MCUNetV2): the first layers called once per
+  patch on their receptive-field windows (one ``tm_conv_params`` per window geometry, padding
+  only at the tensor's borders), with ``tm_copy2d`` crops and pastes, the arena planned from
+  the schedule's buffer lifetimes.
 
 Supported operators (what a keyword CNN / PhiNet in ``compatibility=True`` mode needs):
 QuantizeLinear (graph input), DequantizeLinear (graph output), QLinearConv (standard and
