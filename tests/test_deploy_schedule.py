@@ -240,3 +240,14 @@ def test_seed_pick_small_resolution_runs_patch_by_patch_bit_exact(tmp_path):
     _, logits = pipeline.run_firmware(res.deployment, X, progress=False)
     report = pipeline.compare_with_reference(logits, ref, res.deployment.model.tensors[res.deployment.model.output].scale)
     assert report["max_lsb"] == 0 and report["top1_agreement"] == 1.0
+
+
+def test_deploy_falls_back_to_whole_tensors_with_the_reason(patch_int8, tmp_path):
+    from tinyml_helpers.deploy import pipeline, toolchain
+
+    layout = toolchain.MemoryLayout(flash_bytes=64 * 1024, ram_bytes=64 * 1024, stack_bytes=4 * 1024)
+    with pytest.warns(S.PatchFallbackWarning, match="does not tile into 40x40"):
+        dep = pipeline.deploy_onnx(patch_int8, tmp_path / "fallback", layout=layout, patches=40)
+    assert dep.generated.schedule is None and "schedule" not in dep.generated.manifest
+    assert "tm_copy2d" not in dep.generated.c_path.read_text()
+    assert dep.arena_bytes == pipeline.codegen.plan_model_arena(dep.model).total_bytes
