@@ -191,6 +191,12 @@ class PatchSchedule:
     ``i`` in patch ``p``: for a crop ``(src_box, box)``, for an op ``(in_boxes, pads, out_box)``,
     for a paste ``(tile,)``; ``patch_buffers`` the bytes of each per-patch buffer (the largest
     patch's).
+
+    Example:
+        >>> from tinyml_helpers.cost import SpatialGraph, SpatialOp
+        >>> g = SpatialGraph("x", {"x": (1, 4, 4), "y": (2, 4, 4)}, [SpatialOp("c", "window", ("x",), "y")])
+        >>> PatchSchedule(g).summary()
+        'whole-tensor execution: peak 48 B'
     """
 
     graph: SpatialGraph
