@@ -10,7 +10,8 @@ from tinyml_helpers import course_plan as cp
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = (ROOT / "slides" / "README.md").read_text(encoding="utf-8")
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-WITH_CORE_AND_DEEP = ["00_why_tinyml", "02_pruning", "03_adhoc_pipelines", "05_conversion"]
+WITH_CORE_AND_DEEP = ["00_why_tinyml", "01_knowledge_distillation", "02_pruning", "03_adhoc_pipelines", "04_phinets",
+                      "05_conversion", "06_deployment"]
 
 
 def _guide_row(stem: str) -> str:

@@ -298,3 +298,11 @@ def test_kernels_on_random_shapes(lib, case):
         lib.tm_conv2d(ctypes.byref(p), ptr(x), ptr(np.ascontiguousarray(pack_conv_weights(wc))), ptr(bc), ptr(real),
                       None, ptr(out), ptr(col))
         np.testing.assert_array_equal(out, want)
+
+
+def test_the_pixel_pair_smlad_loop_is_written_once():
+    # The hand-scheduled SMLAD loop of the pixel pair x channel pair pass was pasted into two
+    # kernels; a fix to one copy would silently miss the other. One macro holds it now.
+    src = (toolchain.KERNEL_DIR / "tm_kernels.c").read_text()
+    assert src.count('"1:\\n\\t" TM_PAIR_BODY TM_PAIR_BODY') == 1
+    assert src.count("TM_PAIR_MACS(K4);") == 2   # tm_conv_pixel_pair_body and tm_conv_pairs_k4_float

@@ -22,13 +22,54 @@ def test_radio_energy_per_byte():
         assert radio.source
 
 
-def test_compute_energy_and_latency():
-    assert edge.energy_per_mac_j("nRF52840", macs_per_cycle=1.0) == pytest.approx(52e-12 * 3.0)
-    assert edge.inference_energy_j(2e6, "nRF52840") == pytest.approx(2e6 * 52e-12 * 3.0 / 0.5)
-    assert edge.inference_latency_s(64e6, "nRF52840", macs_per_cycle=1.0) == pytest.approx(1.0)
+def test_compute_energy_and_latency_come_from_cycles():
+    per_cycle = 52e-12 * 3.0   # nRF52840: 52 uA/MHz at 3 V
+    assert edge.energy_per_cycle_j("nRF52840") == pytest.approx(per_cycle)
+    assert edge.energy_per_mac_j(2.5, "nRF52840") == pytest.approx(2.5 * per_cycle)
+    assert edge.inference_energy_j(2e6, "nRF52840") == pytest.approx(2e6 * per_cycle)
+    assert edge.inference_latency_s(64e6, "nRF52840") == pytest.approx(1.0)
     assert edge.cloud_latency_s(125_000, "BLE", network_rtt_s=0.05, server_s=0.01) == pytest.approx(1.06)
-    assert edge.macs_per_radio_byte("BLE") == pytest.approx(
-        edge.RADIOS["BLE"].energy_per_byte_j / edge.energy_per_mac_j("nRF52840"))
+    assert edge.cycles_per_radio_byte("BLE") == pytest.approx(edge.RADIOS["BLE"].energy_per_byte_j / per_cycle)
+    assert edge.macs_per_radio_byte("BLE", 2.0) == pytest.approx(edge.cycles_per_radio_byte("BLE") / 2.0)
+
+
+def test_network_cycles_use_the_measured_kernel_costs_not_a_flat_mac_rate():
+    # Regression (#15): edge assumed 0.5 MAC/cycle for every network; notebook 00's latency and
+    # energy must come from the kernel cost table notebook 06's cycle model was fitted to.
+    import inspect
+
+    from tinyml_helpers import cost
+    from tinyml_helpers.deploy import kernel_costs
+    from tinyml_helpers.models.dscnn import DSCNN
+
+    assert "macs_per_cycle" not in inspect.getsource(edge)
+    net = DSCNN().eval()
+    est = edge.network_cycles(net, (1, 49, 10))
+    assert est.cycles == pytest.approx(kernel_costs.predict_cycles(kernel_costs.torch_layer_costs(net, (1, 49, 10))))
+    assert est.macs == cost.count_macs(net, (1, 49, 10))
+    assert 1.5 < est.cycles_per_mac < 3.5 and est.cycles_per_mac != pytest.approx(2.0, abs=0.05)
+    assert "kernel_costs.json" in est.source
+    assert edge.inference_latency_s(est.cycles, "nRF52840") == pytest.approx(est.cycles / 64e6)
+
+
+def test_listening_counts_the_measured_front_end():
+    # Regression (#14): the front end's energy was a hook set to 0, so the edge looked cheaper.
+    from tinyml_helpers.deploy.frontend_costs import load_frontend_costs
+
+    fe = load_frontend_costs()
+    expected = fe["frontend_cycles_per_frame"] * 50 * edge.energy_per_cycle_j("nRF52840")
+    assert edge.frontend_power_w("nRF52840") == pytest.approx(expected)
+    assert not hasattr(edge, "FRONTEND_J_PER_WINDOW")
+    p = edge.listening_power_w(2e6, hop_s=0.25)
+    assert p["frontend"] == pytest.approx(expected) and expected > 0
+    assert p["total"] == pytest.approx(p["inference"] + p["frontend"])
+    upper = edge.listening_power_w(2e6, hop_s=0.25, margin=0.15)
+    assert upper["total"] == pytest.approx(1.15 * p["total"])
+    # break-even: inference energy / (streaming power - front-end power)
+    stream = 3.0 * expected
+    hop = edge.break_even_hop_s(2e6, stream)
+    assert edge.listening_power_w(2e6, hop)["total"] == pytest.approx(stream)
+    assert edge.break_even_hop_s(2e6, 0.5 * expected) == float("inf")   # the front end alone costs more
 
 
 def test_bad_inputs_are_explained():
@@ -39,9 +80,13 @@ def test_bad_inputs_are_explained():
     with pytest.raises(KeyError, match="unknown radio 'zigbee'.*BLE"):
         edge.airtime_s(10, "zigbee")
     with pytest.raises(ValueError, match="no datasheet run current.*nRF52840"):
-        edge.energy_per_mac_j("STM32F746")
+        edge.energy_per_cycle_j("STM32F746")
     with pytest.raises(ValueError, match="no clock"):
         edge.inference_latency_s(1e6, "seed example")
+    with pytest.raises(ValueError, match="cycles_per_mac must be positive"):
+        edge.energy_per_mac_j(0.0)
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        edge.listening_power_w(1e6, 0.25, margin=-0.1)
     with pytest.raises(TypeError, match="must be a number"):
         edge.event_data_rate("many", 8)
 

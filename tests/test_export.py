@@ -268,7 +268,7 @@ def test_kws_onnx_artifacts_builds_reuses_and_rebuilds(monkeypatch):
 
     monkeypatch.setattr(phinet, "load_kws_phinet", lambda source="auto": (model, dict(cfg)))
     monkeypatch.setattr(data, "keyword_features", fake_features)
-    paths = ex.kws_onnx_artifacts(calibration_clips=8)
+    paths = ex.kws_onnx_artifacts(calibration_clips=8, model_source="shipped")
     assert paths["int8"].exists() and calls == ["train", "test"]
     stamp = paths["int8"].stat().st_mtime_ns
     assert ex.kws_onnx_artifacts(calibration_clips=8) == paths and len(calls) == 2  # reused
@@ -279,3 +279,31 @@ def test_kws_onnx_artifacts_builds_reuses_and_rebuilds(monkeypatch):
     assert len(calls) == 6 and paths["int8"].stat().st_mtime_ns >= stamp
     manifest = json.loads(paths["manifest"].read_text())
     assert manifest["quantization"]["calibration_clips"] == 8 and manifest["test_clips"] == 12
+
+
+def test_kws_onnx_artifacts_deploys_the_shipped_model_unless_told_and_keeps_the_choice(monkeypatch):
+    # The workshop's notebook 04 trains its PhiNet on a subset for a few epochs; 05 and 06 must not
+    # silently deploy that copy instead of the pretrained one, and 06 must keep what 05 chose.
+    import tinyml_helpers.data as data
+    import tinyml_helpers.models.phinet as phinet
+
+    models = {name: (tiny_phinet(), {"weights_sha256": name, "feature_kind": "logmel", "classes": list("abcd")})
+              for name in ("shipped", "artifacts")}
+    asked = []
+
+    def fake_load(source="auto"):
+        asked.append(source)
+        return models["artifacts" if source == "auto" else source]
+
+    rng = np.random.default_rng(2)
+    fake = {s: (rng.normal(size=(n, *SHAPE)).astype(np.float32), np.arange(n) % 4) for s, n in (("train", 40), ("test", 12))}
+    monkeypatch.setattr(phinet, "load_kws_phinet", fake_load)
+    monkeypatch.setattr(data, "keyword_features", lambda split, kind="logmel": fake[split])
+    paths = ex.kws_onnx_artifacts(calibration_clips=8)
+    assert asked == ["shipped"]
+    ex.kws_onnx_artifacts(calibration_clips=8, model_source="artifacts")
+    ex.kws_onnx_artifacts(calibration_clips=8)  # what notebook 06 calls: keeps 05's choice
+    assert asked == ["shipped", "artifacts", "artifacts"]
+    assert json.loads(paths["manifest"].read_text())["source"]["model_source"] == "artifacts"
+    with pytest.raises(ValueError, match="model_source must be one of"):
+        ex.kws_onnx_artifacts(model_source="mine")

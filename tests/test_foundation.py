@@ -134,3 +134,23 @@ def test_start_lesson_sets_torch_threads():
             config.start_lesson("99_test", torch_threads=0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_format_value_power_energy_frequency_with_si_prefixes():
+    # watts showed as "0.0083 watts" and a figure typed in mW could not be shown in mW
+    assert results.format_value(0.0083, "watts") == "8.30 mW"
+    assert results.format_value(8.3, "mW") == "8.30 mW"
+    assert results.format_value(250, "uW") == results.format_value(250, "µW") == "250 µW"
+    assert results.format_value(830e-6, "joules") == "830 µJ"
+    assert results.format_value([0.0021, 0.0031], "joules") == "2.10 mJ to 3.10 mJ"
+    assert results.format_value(64e6, "hertz") == "64.0 MHz"
+    assert results.format_value(0.99996, "watts") == "1.00 W"       # rounding moves to the next prefix
+    assert results.format_value(0, "watts") == "0 W"
+    assert results.format_value(-0.004, "watts") == "-4.00 mW"
+
+
+def test_record_names_the_base_unit_for_a_prefixed_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYML_ARTIFACTS", str(tmp_path))
+    with pytest.raises(ValueError, match=r"in watts.*8\.3 \* 0\.001, unit='watts'.*'8\.30 mW'"):
+        results.record("power", 8.3, unit="mW", lesson="99_test")
+    assert results.record("power", 0.0083, unit="watts", lesson="99_test", show=False) == 0.0083

@@ -524,3 +524,28 @@ def test_settle_epochs_freeze_the_gates(one_thread):
     assert all(gate.log_alpha.requires_grad for gate in P.channel_gates(gated).values())
     with pytest.raises(ValueError, match="settle_epochs must be an integer between 0 and epochs"):
         P.train_l0_gates(gated, data, l0_weight=0.1, epochs=1, settle_epochs=2)
+
+
+# ---------------------------------------------------------------- progress that survives a saved notebook
+def test_pruning_training_loops_print_one_line_per_epoch(capsys):
+    # tqdm bars keep only their first state (0 %) in a notebook saved by a headless run: each
+    # epoch must also print a line, and nothing is printed without a progress label.
+    P.train_epochs(tiny_cnn(), toy_loader(), epochs=2, progress="hard 50 %")
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("hard 50 %: epoch")]
+    assert [l.split(",")[0] for l in lines] == ["hard 50 %: epoch 1/2", "hard 50 %: epoch 2/2"]
+    assert all("train loss" in l for l in lines)
+    P.fine_tune_soft(tiny_cnn(), toy_loader(), 0.5, epochs=2, progress="soft")
+    assert capsys.readouterr().out.count("soft: epoch") == 2
+    P.train_epochs(tiny_cnn(), toy_loader(), epochs=2)
+    assert capsys.readouterr().out == ""
+
+
+def test_l0_gate_training_prints_epochs_with_open_channels(capsys):
+    from tinyml_helpers.models.dscnn import DSCNN
+
+    torch.manual_seed(0)
+    net = P.attach_channel_gates(DSCNN(channels=8, num_blocks=1, num_classes=3))
+    P.train_l0_gates(net, toy_loader(), l0_weight=0.01, epochs=2, settle_epochs=1, progress="L0")
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("L0: epoch")]
+    assert len(lines) == 2 and all("channels open" in l for l in lines), lines
+    assert "gates settled" in lines[1] and "gates settled" not in lines[0]

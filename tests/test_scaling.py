@@ -264,6 +264,26 @@ def test_notebook_04_plots_and_widget(capsys):
     plt.close("all")
 
 
+def test_knob_effects_panels_each_have_their_own_y_axis():
+    # A shared y-axis let alpha's several-fold growth flatten the t0 and beta effects the text cites.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tinyml_helpers import plots
+
+    rows = [dict(alpha=a, beta=b, t0=t, **{k: v for k, v in fake_measure((1, 49, 40), 12, a, b, t, 7, True, "int8")
+                                          .as_dict().items() if k != "dtype"})
+            for a in (0.5, 2.0) for b in (1.0, 1.5) for t in (2.0, 4.0)]
+    axes = plots.plot_knob_effects(rows, dict(alpha=0.5, beta=1.0, t0=2.0))
+    spans = [ax.get_ylim()[1] - ax.get_ylim()[0] for ax in axes]
+    assert not any(ax.get_shared_y_axes().joined(axes[0], ax) for ax in axes[1:])
+    assert spans[0] > 2 * min(spans[1:]), f"the y-axis of each panel should fit its own curves: {spans}"
+    assert all(any(t.get_text().startswith("x") for t in ax.texts) for ax in axes), "curve ends carry their ratio"
+    plt.close("all")
+
+
 def test_patch_memory_model_lowers_ram_adds_macs_and_drives_the_solver():
     """memory_model="patch" (MCUNetV2 schedules, deploy.schedule) vs the default whole-tensor model."""
     shape = (3, 48, 48)

@@ -5,8 +5,23 @@ Everything here is arithmetic on stated figures. Radio figures come from datashe
 are *on-air* costs: transmit current x supply voltage x time on air at the PHY bit rate.
 Real links add headers, acknowledgements, connection events, retries and wake-up time,
 so the true energy per useful byte is higher: these are lower bounds for the cloud side.
-Compute energy per MAC is ``energy per cycle / MACs per cycle`` with the MCU's datasheet
-run current (see :mod:`tinyml_helpers.cost.mcus`) and the course's assumed MACs/cycle.
+
+Compute energy is **cycles x energy per cycle**: the MCU's datasheet run current times its
+supply voltage per clock cycle (see :mod:`tinyml_helpers.cost.mcus`), times cycles that
+come from measurements, not from an assumed MACs per cycle:
+
+* a network's cycles are predicted from the kernel cost table (``deploy/kernel_costs.json``:
+  cycles per MAC, per output, per layer of each layer kind, fitted to the course firmware's
+  layers on the emulated Cortex-M4 with its cycle model, :mod:`tinyml_helpers.deploy.timing`)
+  by :func:`network_cycles`, the same table the PhiNet solver budgets with, so notebook 00's
+  figures agree with notebook 06's cycle model (within the table's fit error);
+* the keyword spotter's on-chip log-mel front end runs every 20 ms
+  (``deploy/frontend_costs.json``, measured on the emulated chip:
+  :mod:`tinyml_helpers.deploy.frontend_costs`), see :func:`frontend_power_w`.
+
+Both were measured without flash wait states (the nRF52840's catalog figure) and leave out
+what the cycle model leaves out (``deploy.timing.MODEL_MARGIN``); idle and sleep currents,
+the microphone and the radio's connection overhead are left out on both sides.
 
 Radios (``RADIOS``):
 
@@ -33,8 +48,11 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 from .cost.mcus import MCU, get_mcu
+from .deploy.frontend_costs import load_frontend_costs
+from .deploy.kernel_costs import load_cost_table, predict_cycles, torch_layer_costs
 
 __all__ = [
     "RadioLink",
@@ -44,7 +62,12 @@ __all__ = [
     "event_data_rate",
     "airtime_s",
     "transmit_energy_j",
+    "energy_per_cycle_j",
     "energy_per_mac_j",
+    "NetworkCycles",
+    "network_cycles",
+    "frontend_power_w",
+    "cycles_per_radio_byte",
     "inference_energy_j",
     "inference_latency_s",
     "cloud_latency_s",
@@ -53,19 +76,11 @@ __all__ = [
     "break_even_hop_s",
     "frame_budget",
     "DEFAULT_NETWORK_RTT_S",
-    "FRONTEND_J_PER_WINDOW",
 ]
 
 # Assumption, not a measurement: a typical internet round trip from a gateway to a cloud
 # region and back; change it to see how much it matters.
 DEFAULT_NETWORK_RTT_S = 0.1
-
-# Hook, not a measurement: energy (J) of the on-chip audio front end (framing, FFT, mel,
-# log) for one 1 s window. Nothing in the course runs the front end on the MCU yet, so it is
-# 0 and every edge energy below counts the network's MACs only (a lower bound). When the
-# front end is measured, put its energy per window here (or pass ``frontend_j``).
-FRONTEND_J_PER_WINDOW = 0.0
-
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
     # numbers.Real: NumPy scalars (np.float32, np.int64 from an array) are numbers too.
@@ -187,20 +202,19 @@ def transmit_energy_j(nbytes: float, radio: str | RadioLink) -> float:
     return nbytes * _radio(radio).energy_per_byte_j
 
 
-def energy_per_mac_j(mcu: str | MCU = "nRF52840", macs_per_cycle: float | None = None) -> float:
-    """Energy (J) of one int8 MAC on an MCU: datasheet energy per cycle / MACs per cycle.
+def energy_per_cycle_j(mcu: str | MCU = "nRF52840") -> float:
+    """Energy (J) of one clock cycle of a busy core: datasheet run current per MHz x supply voltage.
 
     Example:
-        >>> round(energy_per_mac_j("nRF52840") * 1e12)    # pJ: 156 pJ/cycle at 0.5 MAC/cycle
-        312
+        >>> round(energy_per_cycle_j("nRF52840") * 1e12)    # pJ: 52 uA/MHz x 3 V
+        156
     """
     m = get_mcu(mcu)
     per_cycle = m.energy_per_cycle_j()
     if per_cycle is None:
         with_figures = [x.name for x in _catalog_with_energy()]
         raise ValueError(f"{m.name} has no datasheet run current in the catalog; use one of {with_figures}")
-    rate = m.macs_per_cycle if macs_per_cycle is None else _positive("macs_per_cycle", macs_per_cycle)
-    return per_cycle / rate
+    return per_cycle
 
 
 def _catalog_with_energy() -> list[MCU]:
@@ -209,30 +223,109 @@ def _catalog_with_energy() -> list[MCU]:
     return [m for m in MCU_CATALOG.values() if m.energy_per_cycle_j() is not None]
 
 
-def inference_energy_j(macs: float, mcu: str | MCU = "nRF52840", macs_per_cycle: float | None = None) -> float:
-    """Compute energy (J) of one inference of ``macs`` MACs (MAC work only; a lower bound).
-
-    Example:
-        >>> round(inference_energy_j(1_000_000, "nRF52840") * 1e6, 1)   # uJ per 1 M MACs
-        312.0
-    """
-    _positive("macs", macs, allow_zero=True)
-    return macs * energy_per_mac_j(mcu, macs_per_cycle)
-
-
-def inference_latency_s(macs: float, mcu: str | MCU, macs_per_cycle: float | None = None) -> float:
-    """Seconds for ``macs`` MACs on one core at the MCU's max clock and MACs per cycle.
-
-    Example:
-        >>> inference_latency_s(32_000_000, "nRF52840")    # 64 MHz x 0.5 MAC/cycle
-        1.0
-    """
-    _positive("macs", macs, allow_zero=True)
+def _clock_hz(mcu: str | MCU) -> float:
     m = get_mcu(mcu)
     if m.clock_hz is None:
         raise ValueError(f"{m.name} has no clock frequency in its source; pick a catalog MCU with a clock")
-    rate = m.macs_per_cycle if macs_per_cycle is None else _positive("macs_per_cycle", macs_per_cycle)
-    return macs / (m.clock_hz * rate)
+    return float(m.clock_hz)
+
+
+def energy_per_mac_j(cycles_per_mac: float, mcu: str | MCU = "nRF52840") -> float:
+    """Energy (J) of one int8 MAC that takes ``cycles_per_mac`` cycles (measured: e.g.
+    :attr:`NetworkCycles.cycles_per_mac`; no default, because it depends on the layers).
+
+    Example:
+        >>> round(energy_per_mac_j(2.0, "nRF52840") * 1e12)    # pJ at 2 cycles per MAC
+        312
+    """
+    return _positive("cycles_per_mac", cycles_per_mac) * energy_per_cycle_j(mcu)
+
+
+# Layer kinds whose "MACs" in the cost table are multiply-accumulates; the others (residual
+# add, average pool, ...) count element operations there, which MAC counts leave out.
+_MAC_KINDS = ("conv1x1", "conv", "dw3x3s1", "dw3x3s2", "dwconv", "dense")
+
+
+@dataclass(frozen=True)
+class NetworkCycles:
+    """Predicted cycles of one inference of a network on the course firmware, with its MACs."""
+
+    cycles: float
+    macs: int
+    source: str
+
+    @property
+    def cycles_per_mac(self) -> float:
+        """Cycles per MAC of the whole network (element-wise layers included in the cycles)."""
+        return self.cycles / self.macs if self.macs else float("nan")
+
+
+def network_cycles(model: Any, input_shape: Sequence[int], table: dict[str, Any] | None = None) -> NetworkCycles:
+    """Cycles of one inference of a PyTorch model on the emulated Cortex-M4, predicted from the
+    measured kernel cost table (``deploy.kernel_costs``; no emulator run, milliseconds).
+
+    This is the estimate the PhiNet solver budgets with; notebook 06 measures the deployed
+    networks on the emulator, and the table's fit agrees with them to a few percent.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 1), torch.nn.ReLU())
+        >>> est = network_cycles(net, (8, 10, 10))
+        >>> est.macs, est.cycles > est.macs
+        (12800, True)
+    """
+    table = table if table is not None else load_cost_table()
+    rows = torch_layer_costs(model, input_shape)
+    macs = sum(r.macs for r in rows if r.kind in _MAC_KINDS)
+    return NetworkCycles(cycles=float(predict_cycles(rows, table)), macs=int(macs),
+                         source="kernel cost table, deploy/kernel_costs.json: " + table.get("timing", "timing model"))
+
+
+def frontend_power_w(mcu: str | MCU = "nRF52840", costs: dict[str, Any] | None = None) -> float:
+    """Average power (W) of the keyword spotter's on-chip log-mel front end: one 20 ms frame's
+    **measured** cycles (``deploy/frontend_costs.json``) x frames per second x energy per cycle.
+
+    The cycles were measured with the nRF52840's timing (no flash wait states); on a chip with
+    wait states they would be higher.
+
+    Example:
+        >>> round(frontend_power_w("nRF52840", {"frontend_cycles_per_frame": 64_000, "frame_hop_samples": 320,
+        ...                                     "sample_rate": 16_000}) * 1e3, 3)   # 50 frames/s x 10 ms of CPU
+        0.499
+    """
+    costs = costs if costs is not None else load_frontend_costs()
+    frames_per_s = costs["sample_rate"] / costs["frame_hop_samples"]
+    return costs["frontend_cycles_per_frame"] * frames_per_s * energy_per_cycle_j(mcu)
+
+
+def cycles_per_radio_byte(radio: str | RadioLink, mcu: str | MCU = "nRF52840") -> float:
+    """How many CPU cycles cost as much energy as sending one byte over ``radio``.
+
+    Example:
+        >>> round(cycles_per_radio_byte("BLE"))    # 115.2 nJ / 156 pJ
+        738
+    """
+    return _radio(radio).energy_per_byte_j / energy_per_cycle_j(mcu)
+
+
+def inference_energy_j(cycles: float, mcu: str | MCU = "nRF52840") -> float:
+    """Compute energy (J) of one inference of ``cycles`` cycles (e.g. :func:`network_cycles`).
+
+    Example:
+        >>> round(inference_energy_j(1_000_000, "nRF52840") * 1e6, 1)   # uJ per million cycles
+        156.0
+    """
+    return _positive("cycles", cycles, allow_zero=True) * energy_per_cycle_j(mcu)
+
+
+def inference_latency_s(cycles: float, mcu: str | MCU) -> float:
+    """Seconds for ``cycles`` cycles on one core at the MCU's catalog clock.
+
+    Example:
+        >>> inference_latency_s(32_000_000, "nRF52840")    # at 64 MHz
+        0.5
+    """
+    return _positive("cycles", cycles, allow_zero=True) / _clock_hz(mcu)
 
 
 def cloud_latency_s(payload_bytes: float, radio: str | RadioLink, network_rtt_s: float = DEFAULT_NETWORK_RTT_S,
@@ -249,53 +342,63 @@ def cloud_latency_s(payload_bytes: float, radio: str | RadioLink, network_rtt_s:
     return airtime_s(payload_bytes, radio) + network_rtt_s + server_s
 
 
-def macs_per_radio_byte(radio: str | RadioLink, mcu: str | MCU = "nRF52840",
-                        macs_per_cycle: float | None = None) -> float:
-    """How many MACs cost as much energy as sending one byte over ``radio``.
+def macs_per_radio_byte(radio: str | RadioLink, cycles_per_mac: float, mcu: str | MCU = "nRF52840") -> float:
+    """How many MACs, at ``cycles_per_mac`` (measured), cost as much energy as one radio byte.
 
     Example:
-        >>> round(macs_per_radio_byte("BLE"))
+        >>> round(macs_per_radio_byte("BLE", cycles_per_mac=2.0))
         369
     """
-    return _radio(radio).energy_per_byte_j / energy_per_mac_j(mcu, macs_per_cycle)
+    return _radio(radio).energy_per_byte_j / energy_per_mac_j(cycles_per_mac, mcu)
 
 
-def listening_power_w(macs: float, hop_s: float, mcu: str | MCU = "nRF52840", frontend_j: float | None = None,
-                      events_per_hour: float = 0.0, event_bytes: float = 16, radio: str | RadioLink = "BLE",
-                      macs_per_cycle: float | None = None) -> dict[str, float]:
-    """Average power (W = J/s) of a node that classifies a window every ``hop_s`` seconds and
-    sends only events, split into ``inference``, ``frontend``, ``radio`` and ``total``.
+def _frontend_w(frontend_w: float | None, mcu: str | MCU) -> float:
+    return frontend_power_w(mcu) if frontend_w is None else _positive("frontend_w", frontend_w, allow_zero=True)
+
+
+def listening_power_w(inference_cycles: float, hop_s: float, mcu: str | MCU = "nRF52840",
+                      frontend_w: float | None = None, events_per_hour: float = 0.0, event_bytes: float = 16,
+                      radio: str | RadioLink = "BLE", margin: float = 0.0) -> dict[str, float]:
+    """Average power (W = J/s) of a node that computes features every 20 ms, classifies a window
+    every ``hop_s`` seconds and sends only events, split into ``inference``, ``frontend``,
+    ``radio`` and ``total``.
 
     A keyword spotter does not classify once per second: it slides a 1 s window every hop
     (notebook 06 uses 250 ms, i.e. 4 inferences per second), so its compute power is
-    energy per inference / hop. Idle and sleep currents are left out on both sides.
+    energy per inference / hop. ``frontend_w`` None = the measured on-chip front end
+    (:func:`frontend_power_w`); 0 leaves it out. ``margin`` scales the compute cycles up for
+    what the cycle model leaves out (``deploy.timing.MODEL_MARGIN`` for an upper bound).
+    Idle and sleep currents are left out.
 
     Example:
-        >>> p = listening_power_w(1_000_000, hop_s=0.25)          # 1 M MACs, 4 inferences/s
+        >>> p = listening_power_w(2_000_000, hop_s=0.25, frontend_w=0.0)   # 2 M cycles, 4 inferences/s
         >>> round(p["inference"] * 1e3, 2), p["frontend"]
         (1.25, 0.0)
     """
     _positive("hop_s", hop_s)
-    fe = FRONTEND_J_PER_WINDOW if frontend_j is None else _positive("frontend_j", frontend_j, allow_zero=True)
-    inference = inference_energy_j(macs, mcu, macs_per_cycle) / hop_s
-    frontend = fe / hop_s
+    scale = 1.0 + _positive("margin", margin, allow_zero=True)
+    inference = inference_energy_j(inference_cycles, mcu) * scale / hop_s
+    frontend = _frontend_w(frontend_w, mcu) * scale
     radio_w = transmit_energy_j(event_data_rate(events_per_hour, event_bytes), radio) if events_per_hour else 0.0
     return {"inference": inference, "frontend": frontend, "radio": radio_w,
             "total": inference + frontend + radio_w}
 
 
-def break_even_hop_s(macs: float, stream_power_w: float, mcu: str | MCU = "nRF52840",
-                     frontend_j: float | None = None, macs_per_cycle: float | None = None) -> float:
-    """The hop (s) at which classifying on the node costs as much power as streaming the raw
-    signal (``stream_power_w``): shorter hops make the edge the more expensive side.
+def break_even_hop_s(inference_cycles: float, stream_power_w: float, mcu: str | MCU = "nRF52840",
+                     frontend_w: float | None = None) -> float:
+    """The hop (s) at which classifying on the node (front end + one inference per hop) costs as
+    much power as streaming the raw signal (``stream_power_w``): shorter hops make the edge the
+    more expensive side. ``inf`` when the front end alone costs as much as streaming.
 
     Example:
-        >>> round(break_even_hop_s(1_000_000, stream_power_w=0.001), 3)   # 312 uJ per inference vs 1 mW
+        >>> round(break_even_hop_s(2_000_000, stream_power_w=0.001, frontend_w=0.0), 3)   # 312 uJ vs 1 mW
         0.312
     """
     _positive("stream_power_w", stream_power_w)
-    fe = FRONTEND_J_PER_WINDOW if frontend_j is None else _positive("frontend_j", frontend_j, allow_zero=True)
-    return (inference_energy_j(macs, mcu, macs_per_cycle) + fe) / stream_power_w
+    spare = stream_power_w - _frontend_w(frontend_w, mcu)
+    if spare <= 0:
+        return math.inf
+    return inference_energy_j(inference_cycles, mcu) / spare
 
 
 def frame_budget(params: float, macs: float, joules_per_frame: float, fps: float) -> dict[str, float]:

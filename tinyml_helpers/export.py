@@ -77,7 +77,7 @@ __all__ = [
     "FeatureCalibrationReader", "calibration_subset", "check_calibration", "quantize_onnx",
     "affine_qparams", "quantize_tensor", "dequantize_tensor", "expected_weight_bytes",
     "layer_qparams", "size_breakdown", "compact_onnx", "benchmark_latency",
-    "build_kws_onnx_artifacts", "kws_onnx_artifacts",
+    "build_kws_onnx_artifacts", "kws_onnx_artifacts", "handoff_model_source", "KWS_MODEL_SOURCES",
 ]
 
 INPUT_NAME = "features"
@@ -1110,31 +1110,57 @@ def _artifacts_fresh(paths: Mapping[str, Path], source: Mapping[str, Any]) -> bo
     return all(sha256_file(paths[k]) == v["sha256"] for k, v in manifest["files"].items() if k in paths)
 
 
-def kws_onnx_artifacts(rebuild: bool = False, *, calibration_clips: int | None = None,
-                       per_channel: bool = True) -> dict[str, Path]:
+KWS_MODEL_SOURCES = ("shipped", "artifacts", "auto")
+
+
+def handoff_model_source(manifest: str | os.PathLike) -> str | None:
+    """The ``model_source`` an existing handoff was built from, if its manifest says (else None).
+
+    Example:
+        >>> handoff_model_source("no/such/kws_onnx.json") is None
+        True
+    """
+    try:
+        recorded = json.loads(Path(manifest).read_text()).get("source", {}).get("model_source")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recorded if recorded in KWS_MODEL_SOURCES else None
+
+
+def kws_onnx_artifacts(rebuild: bool = False, *, model_source: str | None = None,
+                       calibration_clips: int | None = None, per_channel: bool = True) -> dict[str, Path]:
     """Paths of the keyword model's ONNX handoff files, building them if missing or stale.
 
     Keys: ``fp32``, ``int8``, ``test_inputs``, ``calibration``, ``int8_reference``,
     ``manifest`` (see the module docstring for their contents). The files are rebuilt from
-    ``load_kws_phinet()`` and the keyword data when ``rebuild`` is true, when one is missing,
-    or when the manifest does not match the current model weights or run mode. Notebook 06
+    ``load_kws_phinet(model_source)`` and the keyword data when ``rebuild`` is true, when one is
+    missing, or when the manifest does not match the model weights or run mode. Notebook 06
     calls this, so it runs on its own even if notebook 05 never ran.
 
+    ``model_source``: ``"shipped"`` (the PhiNet pretrained on the whole corpus), ``"artifacts"``
+    (the copy notebook 04 trained, on a subset in the workshop) or ``"auto"`` (that copy if it
+    exists). ``None`` keeps whatever the existing handoff was built from (so notebook 06
+    deploys the model notebook 05 chose), and is ``"shipped"`` when there is none.
+
     Example:
-        >>> paths = kws_onnx_artifacts()  # doctest: +SKIP
+        >>> paths = kws_onnx_artifacts(model_source="shipped")  # doctest: +SKIP
         >>> paths["int8"].name  # doctest: +SKIP
         'kws_int8.onnx'
     """
     from .data import keyword_classes, keyword_features
     from .models.phinet import load_kws_phinet
 
-    model, cfg = load_kws_phinet()
+    folder = _config.artifacts_dir("onnx")
+    paths = {k: folder / v for k, v in ARTIFACT_NAMES.items()}
+    if model_source is None:
+        model_source = handoff_model_source(paths["manifest"]) or "shipped"
+    if model_source not in KWS_MODEL_SOURCES:
+        raise ValueError(f"model_source must be one of {KWS_MODEL_SOURCES} (or None), got {model_source!r}")
+    model, cfg = load_kws_phinet(model_source)
     kind = cfg.get("feature_kind", cfg.get("kind", "logmel"))
     n_cal = calibration_clips or _config.by_mode(workshop=300, smoke=32)
     source = {"weights_sha256": cfg.get("weights_sha256"), "feature_kind": kind,
-              "calibration_clips": int(n_cal), "per_channel": bool(per_channel)}
-    folder = _config.artifacts_dir("onnx")
-    paths = {k: folder / v for k, v in ARTIFACT_NAMES.items()}
+              "calibration_clips": int(n_cal), "per_channel": bool(per_channel), "model_source": model_source}
     if not rebuild and _artifacts_fresh(paths, source):
         return paths
     X_train, y_train = keyword_features("train", kind=kind)

@@ -911,13 +911,19 @@ def plot_knob_effects(rows: "Sequence[dict[str, float]]", base: "dict[str, float
     """How measured MACs, peak RAM and params move when ONE knob changes (others at ``base``).
 
     ``rows`` come from ``scaling.cost_grid``; ``base`` is ``{"alpha":..,"beta":..,"t0":..}``.
-    Each panel is relative to the base network, so the slopes compare across knobs.
+    Every curve is relative to the base network. Each panel has its own y-axis: alpha's
+    several-fold growth would otherwise flatten the smaller, distinct effects of t0 (RAM)
+    and beta (flash) that the lesson is about; each curve's end is labelled with its ratio
+    (``x2.3``) so the panels still compare by number.
+
+    Example:
+        >>> # axes = plot_knob_effects(scaling.cost_grid(KWS_SHAPE, 12, **GRID), dict(alpha=0.5, beta=1.0, t0=4.0))
     """
     import matplotlib.pyplot as plt
 
     knobs = ("alpha", "t0", "beta")
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(11, 3.0), sharey=True)
+        _, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=False)
     key = {k: base[k] for k in knobs}
     ref = next((r for r in rows if all(r[k] == key[k] for k in knobs)), None)
     if ref is None:
@@ -928,13 +934,25 @@ def plot_knob_effects(rows: "Sequence[dict[str, float]]", base: "dict[str, float
         line = sorted((r for r in rows if all(r[k] == key[k] for k in knobs if k != knob)),
                       key=lambda r: r[knob])
         xs = [r[knob] for r in line]
+        ends = []
         for metric, label, color in metrics:
-            ax.plot(xs, [r[metric] / ref[metric] for r in line], "o-", color=color, label=label, ms=4)
+            ys = [r[metric] / ref[metric] for r in line]
+            ax.plot(xs, ys, "o-", color=color, label=label, ms=4)
+            ends.append((ys[-1], color))
+        lo, hi = ax.get_ylim()
+        placed: list[float] = []   # label heights in axes fractions, kept >= 0.07 apart
+        for y, color in sorted(ends):
+            frac = (y - lo) / (hi - lo)
+            frac = max(frac, placed[-1] + 0.07) if placed else frac
+            placed.append(frac)
+            ax.annotate(f"x{y:.2f}", (xs[-1], y), xytext=(4, (frac - (y - lo) / (hi - lo)) * ax.bbox.height * 72 / ax.figure.dpi),
+                        textcoords="offset points", va="center", fontsize=7, color=color)
         ax.axhline(1.0, color="grey", lw=0.6)
         ax.set_xlabel(knob)
-        ax.set_title(f"vary {knob}", fontsize=10)
+        ax.set_title(f"vary {knob} (own y-axis)", fontsize=10)
         ax.grid(alpha=0.3, lw=0.4)
-    axes[0].set_ylabel("relative to the base network")
+        ax.margins(x=0.18)
+        ax.set_ylabel("relative to the base network")
     axes[0].legend(fontsize=8)
     return axes
 

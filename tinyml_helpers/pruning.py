@@ -78,6 +78,7 @@ __all__ = [
     "layer_sparsities",
     "IncrementalResult",
     "incremental_prune",
+    "epoch_line",
     "prune_structured",
     "count_params",
     "count_macs",
@@ -620,6 +621,21 @@ def accuracy(model: nn.Module, loader: Iterable, max_batches: int | None = None)
     return correct / total
 
 
+def epoch_line(label: str, epoch: int, epochs: int, loss_sum: float, batches: int, seconds: float,
+               extra: str = "") -> str:
+    """One line summing up a training epoch, printed by the pruning loops when ``progress`` is set.
+
+    A tqdm bar keeps only its first state (0 %) in a notebook saved by a headless run; these
+    lines survive, so a saved copy shows how each epoch went.
+
+    Example:
+        >>> epoch_line("hard 50 %", 0, 3, loss_sum=2.4, batches=4, seconds=1.26)
+        'hard 50 %: epoch 1/3, train loss 0.600, 1.3 s'
+    """
+    loss = f"train loss {loss_sum / batches:.3f}" if batches else "no batches"
+    return f"{label}: epoch {epoch + 1}/{epochs}, {loss}, {seconds:.1f} s" + (f", {extra}" if extra else "")
+
+
 def train_epochs(model: nn.Module, loader: Iterable, epochs: int, lr: float = 1e-3,
                  on_step: Callable[[nn.Module, int], None] | None = None,
                  on_epoch_end: Callable[[nn.Module, int], None] | None = None,
@@ -629,6 +645,8 @@ def train_epochs(model: nn.Module, loader: Iterable, epochs: int, lr: float = 1e
 
     A plain loop, because pruning must act between optimizer steps (gradual schedules,
     soft re-zeroing); everything else about training lives in :mod:`tinyml_helpers.training`.
+    With ``progress`` (a label) it shows a tqdm bar and prints one :func:`epoch_line` per
+    epoch, which a saved notebook keeps.
 
     Example:
         >>> data = [(torch.randn(8, 3), torch.randint(0, 2, (8,)))]
@@ -645,16 +663,20 @@ def train_epochs(model: nn.Module, loader: Iterable, epochs: int, lr: float = 1e
         from tqdm.auto import tqdm
         epoch_iter = tqdm(epoch_iter, desc=progress, leave=False)
     for epoch in epoch_iter:
+        t0, loss_sum, batches = time.perf_counter(), 0.0, 0
         for x, y in loader:
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x), y)
             loss.backward()
             optimizer.step()
+            loss_sum, batches = loss_sum + float(loss.detach()), batches + 1
             step += 1
             if on_step is not None:
                 on_step(model, step)
         if on_epoch_end is not None:
             on_epoch_end(model, epoch)
+        if progress:
+            print(epoch_line(progress, epoch, epochs, loss_sum, batches, time.perf_counter() - t0))
     model.eval()
     return model
 
@@ -1110,6 +1132,7 @@ def train_l0_gates(model: nn.Module, loader: Iterable, l0_weight: float, epochs:
             for g in gates.values():
                 g.train(not settling)                  # eval mode: deterministic test-time gates
                 g.log_alpha.requires_grad_(not settling)
+            t0, loss_sum, batches = time.perf_counter(), 0.0, 0
             for x, y in loader:
                 optimizer.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(model(x), y)
@@ -1117,9 +1140,15 @@ def train_l0_gates(model: nn.Module, loader: Iterable, l0_weight: float, epochs:
                     loss = loss + l0_weight * expected_l0_penalty(model)
                 loss.backward()
                 optimizer.step()
+                loss_sum, batches = loss_sum + float(loss.detach()), batches + 1
             model.eval()
             if on_epoch_end is not None:
                 on_epoch_end(model, epoch)
+            if progress:
+                opened = sum(int(g.open_mask().sum()) for g in gates.values())
+                total = sum(int(g.open_mask().numel()) for g in gates.values())
+                print(epoch_line(progress, epoch, epochs, loss_sum, batches, time.perf_counter() - t0,
+                                 extra=f"{opened}/{total} channels open" + (", gates settled" if settling else "")))
     finally:
         for g in gates.values():
             g.log_alpha.requires_grad_(True)

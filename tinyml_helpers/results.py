@@ -38,6 +38,30 @@ LOCK_TIMEOUT_S = 120.0
 UNITS = {"fraction", "bytes", "count", "seconds", "ratio", "joules", "watts", "hertz",
          "bytes/second", "instructions", "MACs", "points", None}
 
+# Physical units shown with an SI prefix (8.30 mW, 830 µJ, 64.0 MHz): the stored unit, its symbol.
+SI_UNITS = {"watts": "W", "joules": "J", "hertz": "Hz"}
+# Prefixed spellings format_value also reads (a figure typed in mW, say): unit -> (base unit, factor).
+PREFIXED_UNITS = {f"{prefix}{symbol}": (base, factor)
+                  for base, symbol in SI_UNITS.items()
+                  for prefix, factor in (("", 1.0), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("m", 1e-3),
+                                         ("u", 1e-6), ("µ", 1e-6), ("n", 1e-9))}
+_SI_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
+
+
+def _si(value: float, symbol: str) -> str:
+    """``value`` (in the base unit) with the SI prefix that puts it in [1, 1000), 3 significant digits."""
+    if value == 0:
+        return f"0 {symbol}"
+    if abs(value) < _SI_PREFIXES[-1][0]:
+        return f"{value:.3g} {symbol}"
+    scale, prefix = next(((f, p) for f, p in _SI_PREFIXES if abs(value) >= f), _SI_PREFIXES[-1])
+    mantissa = value / scale
+    if round(abs(mantissa), max(0, 2 - int(math.floor(math.log10(abs(mantissa)))))) >= 1000 and scale < 1e9:
+        scale, prefix = next((f, p) for f, p in reversed(_SI_PREFIXES) if f > scale)  # 999.96 mW -> 1.00 W
+        mantissa = value / scale
+    digits = max(0, 2 - int(math.floor(math.log10(abs(mantissa))))) if abs(mantissa) >= 1 else 2
+    return f"{mantissa:.{digits}f} {prefix}{symbol}"
+
 
 def results_path(lesson: str | None = None) -> Path:
     """Where a lesson's results JSON lives."""
@@ -150,6 +174,11 @@ def format_value(value: Any, unit: str | None = None) -> str:
         '95.00 ms to 152.00 ms'
         >>> format_value(2.5912, "ratio")
         '2.591'
+        >>> format_value(0.0083, "watts"), format_value(8.3, "mW"), format_value(6.4e7, "hertz")
+        ('8.30 mW', '8.30 mW', '64.0 MHz')
+
+    Watts, joules and hertz get an SI prefix; prefixed spellings (``"mW"``, ``"uJ"``,
+    ``"MHz"``...) are read too, for figures typed in them (:func:`record` stores the base unit).
     """
     if isinstance(value, (list, tuple)) and value and all(
             isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
@@ -172,6 +201,11 @@ def format_value(value: Any, unit: str | None = None) -> str:
             if abs(value) >= scale:
                 return f"{value / scale:.2f} {name}{suffix} ({value:,.0f})"
         return f"{value:,.0f}{suffix}"
+    if unit in PREFIXED_UNITS:
+        base, factor = PREFIXED_UNITS[unit]
+        return _si(value * factor, SI_UNITS[base])
+    if unit in SI_UNITS:
+        return _si(value, SI_UNITS[unit])
     if unit == "seconds":
         if abs(value) < 1e-3:
             return f"{value * 1e6:.1f} us"
@@ -202,6 +236,11 @@ def record(key: str, value: Any, unit: str | None = None, *, note: str | None = 
     """
     if not isinstance(key, str) or not key or key.strip() != key or " " in key:
         raise ValueError(f"result key must be a non-empty dotted name without spaces, got {key!r}")
+    if unit in PREFIXED_UNITS:
+        base, factor = PREFIXED_UNITS[unit]
+        raise ValueError(f"record {key} in {base}, the unit the results files store: "
+                         f"record({key!r}, {_plain(value)!r} * {factor:g}, unit={base!r}); it is shown as "
+                         f"{format_value(_plain(value), unit)!r} all the same")
     if unit not in UNITS:
         raise ValueError(f"unknown unit {unit!r}; use one of {sorted(u for u in UNITS if u)}")
     plain = _plain(value)

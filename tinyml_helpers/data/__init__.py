@@ -33,6 +33,7 @@ from .downloads import NoInternetError, download
 from .features import FEATURE_KINDS, compute_features, feature_params
 from .images import FASHION_CLASSES, fashion_classes, fashion_mnist_subset
 from .keywords import KeywordAudio, keyword_classes
+from .voices import VoiceAugmenter
 from . import keywords as _keywords
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "feature_params",
     "KeywordAudio",
     "KeywordAugmenter",
+    "VoiceAugmenter",
     "fashion_mnist_subset",
     "fashion_classes",
     "FASHION_CLASSES",
@@ -229,11 +231,31 @@ def _augmented_train_features(kind: str, smoke: bool, copies: int, seed: int, da
     return np.stack(views)
 
 
+def _voice_train_features(kind: str, smoke: bool, copies: int, augmenter: VoiceAugmenter) -> np.ndarray:
+    """``copies`` new-voice versions of the train split's features, (copies, N, 1, 49, F), cached."""
+    from .features import cached_features
+
+    source = _keywords._dataset_fingerprint(_keywords.keywords_dir())
+    rows = _keywords.split_rows("train", smoke)
+    views = []
+    for copy in range(copies):
+        def load(copy: int = copy) -> tuple[np.ndarray, np.ndarray]:
+            samples = _keywords._read_speech(_keywords.keywords_dir() / "speech_train.flac")
+            labels = np.array([keyword_classes().index(r["label"]) for r in rows], dtype=np.int64)
+            return augmenter(rows, samples, copy), labels
+
+        key = f"synthetic:{source}:voices{augmenter.settings()}:{augmenter.seed}:{copy}"
+        X, _ = cached_features(kind, True, key, "train", ("smoke" if smoke else "full") + f"-voice{copy}", load)
+        views.append(X)
+    return np.stack(views)
+
+
 def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = False,
                     seed: int = 0, smoke: bool | None = None, dataset: str = "synthetic",
                     download: bool = False, augment_copies: int = 3,
                     augmenter: KeywordAugmenter | None = None, spec_augment: bool = False,
-                    families: Any = None, max_train_clips: int | None = None) -> dict[str, Any]:
+                    families: Any = None, max_train_clips: int | None = None,
+                    voice_copies: int = 0, voice_augmenter: VoiceAugmenter | None = None) -> dict[str, Any]:
     """Torch DataLoaders ``{"train", "val", "test"}`` yielding ``(x float32 (B,1,49,F), y int64 (B,))``.
 
     Train is shuffled with a generator seeded by ``seed`` (same order every run); val/test
@@ -243,7 +265,10 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
     each training example as it is drawn (SpecAugment). ``families`` keeps only clips of those
     engine families in train and val (test stays whole: evaluate a family left out yourself);
     ``max_train_clips`` trains on a class-stratified subset of that size (the workshop's
-    shorter runs). ``num_workers=0`` keeps it simple and deterministic on laptops.
+    shorter runs). ``voice_copies`` adds that many copies of the train split with every word
+    said by a new virtual speaker (:class:`~tinyml_helpers.data.voices.VoiceAugmenter`: formants,
+    pitch, bandwidth, fresh take; about 40 s per copy the first time, then cached); each epoch
+    draws one version of each clip. ``num_workers=0`` keeps it simple and deterministic on laptops.
 
     Example:
         >>> loaders = keyword_loaders(batch_size=32, smoke=True)
@@ -276,6 +301,13 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
         keep = np.zeros_like(keep)
         keep[candidates[_keywords.smoke_subset(arrays["train"][1][candidates], per_class, seed)]] = True
     views_list = [arrays["train"][0][None]]
+    if isinstance(voice_copies, bool) or not isinstance(voice_copies, (int, np.integer)) or voice_copies < 0:
+        raise ValueError(f"voice_copies must be an integer >= 0, got {voice_copies!r}")
+    if voice_copies:
+        if dataset != "synthetic":
+            raise ValueError("voice_copies re-synthesises the bundled corpus's renderings; it needs dataset='synthetic'")
+        views_list.append(_voice_train_features(kind, smoke, int(voice_copies),
+                                                voice_augmenter or VoiceAugmenter(seed=seed)))
     if augment:
         if augment_copies < 1:
             raise ValueError(f"augment_copies must be >= 1, got {augment_copies}")
@@ -283,7 +315,7 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
                                                     augmenter or KeywordAugmenter()))
     views = np.concatenate(views_list)[:, keep]
     y_train = arrays["train"][1][keep]
-    if augment or spec_augment:
+    if augment or spec_augment or voice_copies:
         train_set: Any = _RandomViewDataset(views, y_train, seed, spec_augment)
     else:
         train_set = TensorDataset(torch.from_numpy(views[0]), torch.from_numpy(y_train))

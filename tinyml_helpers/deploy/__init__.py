@@ -6,10 +6,12 @@ Submodules: :mod:`.quant` (fixed-point arithmetic, NumPy reference kernels),
 :mod:`.seed_pick` (the deck's PhiNet pick deployed patch by patch in 392 KB), :mod:`.toolchain`
 (ziglang cross-compiler, startup code, linker script), :mod:`.emulator` (unicorn Cortex-M4
 runner: outputs, instruction counts, stack painting), :mod:`.measure` (flash/RAM from the
-ELF), :mod:`.pipeline` (the whole chain in one call, plus estimates). Audio in, keyword out
+ELF), :mod:`.pipeline` (the whole chain in one call), :mod:`.timing` (the Cortex-M4 cycle
+model), :mod:`.kernel_costs` (measured cycles per layer kind, shipped for the solver). Audio in, keyword out
 on the chip: :mod:`.frontend` (the log-mel front end's tables for ``kernels/tm_frontend.c``),
 :mod:`.streaming` (rings, schedule and decisions of ``kernels/tm_stream.c``; feeding samples
-like a DMA), :mod:`.audio_input` (any recording -> mono int16 at 16 kHz) and
+like a DMA), :mod:`.frontend_costs` (the front end's measured cycles per frame, shipped for
+notebook 00), :mod:`.audio_input` (any recording -> mono int16 at 16 kHz) and
 :mod:`.say_keyword` (notebook 06's microphone widget).
 
 Example:

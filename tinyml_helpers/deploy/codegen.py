@@ -9,7 +9,10 @@ microcontroller with the kernels in ``kernels/tm_kernels.c``:
   (conv: ``[Cout][kh][kw][Cin]`` with groups of 4 permuted for the SMLAD loop; depthwise:
   ``[kh][kw][C]``; dense: ``[N][K]`` with columns reordered when a Flatten of an image feeds it),
 * biases as ``int32_t`` in the accumulator's scale,
-* requantization as per-channel fixed-point multipliers and shifts computed here, offline
+* requantization per output channel, both ways computed here, offline: float32 scales that
+  the Cortex-M4F's FPU applies exactly as onnxruntime does (the default, :data:`DEFAULT_REQUANT`:
+  notebook 06 measures it bit-exact and cheaper in instructions and flash than fixed point on
+  that core), or fixed-point multipliers and shifts for cores without an FPU
   (:func:`tinyml_helpers.deploy.quant.quantize_multiplier`),
 * one static activation arena (``tm_arena``) whose offsets come from tensor lifetimes, planned
   with the course's planner :func:`tinyml_helpers.cost.plan_arena`,
@@ -49,7 +52,7 @@ from . import quant
 __all__ = ["UnsupportedOperatorError", "Tensor", "Layer", "Int8Model", "parse_int8_onnx",
            "generate_c", "GeneratedModel", "simulate", "SUPPORTED_OPS", "pack_conv_weights",
            "pack_dw3x3_weights", "dw3x3_fast_path", "dw3x3_plane_entries",
-           "layer_c_source"]
+           "layer_c_source", "REQUANT_MODES", "DEFAULT_REQUANT"]
 
 SUPPORTED_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QGemm", "QLinearMatMul",
                  "QLinearAdd", "QLinearGlobalAveragePool", "MaxPool", "Pad", "Relu", "Clip",
@@ -449,7 +452,7 @@ def _hwc(t: Tensor, flat: np.ndarray) -> np.ndarray:
     return flat.reshape(h, w, c)
 
 
-def simulate(model: Int8Model, x_q: np.ndarray, requant: str = "fixed") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def simulate(model: Int8Model, x_q: np.ndarray, requant: str = "float") -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run the integer graph in NumPy with the firmware's exact arithmetic.
 
     ``requant`` is the conv/dense rescale the firmware was generated with (see
@@ -620,6 +623,10 @@ def dw3x3_plane_entries(out_h: int, out_w: int, stride: int, channels: int = 1) 
 
 
 REQUANT_MODES = ("fixed", "float")
+# The conv/dense rescale used unless asked otherwise, the same in every entry point (generate_c,
+# simulate, pipeline.deploy_onnx): notebook 06 builds both and on the nRF52840's Cortex-M4F the
+# float32 one is bit-exact with onnxruntime and needs fewer instructions and less flash.
+DEFAULT_REQUANT = "float"
 
 
 def _check_requant(requant: str) -> None:
@@ -677,7 +684,7 @@ def _requant_c(ident: str, p: dict[str, Any], requant: str) -> tuple[str, str]:
 
 
 def layer_c_source(model: Int8Model, index: int, offsets: dict[str, int],
-                   requant: str = "fixed") -> tuple[str, str]:
+                   requant: str = DEFAULT_REQUANT) -> tuple[str, str]:
     """The C definitions (constant arrays) and the whole-tensor call for layer ``index``.
 
     Example:
@@ -775,7 +782,7 @@ class GeneratedModel:
     arena_bytes: int
     col_bytes: int
     manifest: dict[str, Any]
-    requant: str = "fixed"
+    requant: str = DEFAULT_REQUANT
     schedule: Any = None  # a PatchSchedule when the first layers run patch by patch
 
     def layer_source(self, index: int, max_array_lines: int | None = None) -> str:
@@ -802,13 +809,13 @@ class GeneratedModel:
 
 
 def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: int = 4,
-               requant: str = "fixed", schedule: Any = None) -> GeneratedModel:
+               requant: str = DEFAULT_REQUANT, schedule: Any = None) -> GeneratedModel:
     """Write ``model.c`` (weights, arena, ``tm_model_run``) and ``model.json`` into ``out_dir``.
 
-    ``requant`` picks the conv/dense rescale: ``"fixed"`` (31-bit multiplier + shift, integer
-    only, runs on any core; may differ from onnxruntime by 1 LSB where ``acc * r`` sits on a
-    rounding boundary) or ``"float"`` (onnxruntime's float32 product rounded half to even on
-    the Cortex-M4F's FPU: bit-exact with onnxruntime).
+    ``requant`` picks the conv/dense rescale: ``"float"`` (the default: onnxruntime's float32
+    product rounded half to even on the Cortex-M4F's FPU, bit-exact with onnxruntime) or
+    ``"fixed"`` (31-bit multiplier + shift, integer only, runs on any core; may differ from
+    onnxruntime by 1 LSB where ``acc * r`` sits on a rounding boundary, a few LSB at the output).
 
     ``schedule`` (a :class:`.schedule.PatchSchedule` of this model's graph) runs the patch
     region patch by patch (MCUNetV2): per patch, each region layer is called on its

@@ -3,16 +3,14 @@
 :func:`deploy_onnx` = parse the int8 ONNX graph -> generate C -> cross-compile -> load in
 the emulator -> count one inference -> measure flash/RAM. :func:`run_firmware` classifies
 many inputs on the emulated chip (hooks off: outputs only). :func:`compare_with_reference`
-checks the firmware against onnxruntime's int8 outputs. :func:`estimate_latency_energy`
-turns an exact instruction count into **estimates** of time and energy on a real MCU, with
-the assumptions spelled out. :func:`make_stream` / :func:`sliding_windows` build the
-streaming demo.
+checks the firmware against onnxruntime's int8 outputs. :func:`make_stream` /
+:func:`sliding_windows` build the streaming demo. Cycles, latency and energy come from the
+Cortex-M4 timing model (:mod:`.timing`: ``timing.latency_energy``), not from a flat
+cycles-per-instruction guess.
 
 Example:
-    >>> est = estimate_latency_energy(1_000_000, clock_hz=64e6, cpi=(1.0, 1.5),
-    ...                               run_current_ua_per_mhz=52.0, supply_v=3.0)
-    >>> round(est["latency_s"][0] * 1e3, 2), round(est["latency_s"][1] * 1e3, 2)
-    (15.62, 23.44)
+    >>> arena_lower_bound([("in", 100, 0, 0), ("a", 50, 0, 1), ("b", 80, 1, 2)])   # bytes live at once
+    150
 """
 from __future__ import annotations
 
@@ -33,14 +31,8 @@ from . import codegen, measure, toolchain
 from .emulator import Firmware, RunStats, run_strided
 
 __all__ = ["Deployment", "deploy_onnx", "load_firmware", "run_firmware", "compare_with_reference",
-           "estimate_latency_energy", "layer_table", "conv_instructions_per_mac", "make_stream",
-           "sliding_windows", "detect_keywords", "DEFAULT_CPI", "arena_lower_bound", "kws_int8_artifacts"]
-
-# Cycles per instruction assumed for a Cortex-M4 running int8 kernels from flash: 1.0 is the
-# ideal single-issue pipeline; loads, multiply-accumulates with a load-use stall, taken
-# branches (pipeline refill, 1-3 cycles, ARM Cortex-M4 Technical Reference Manual, "Instruction
-# timings") and flash wait states push real code to ~1.2-1.6. An ASSUMPTION, not a measurement.
-DEFAULT_CPI = (1.0, 1.6)
+           "layer_table", "conv_instructions_per_mac", "make_stream",
+           "sliding_windows", "detect_keywords", "arena_lower_bound", "kws_int8_artifacts"]
 
 
 @dataclass
@@ -243,33 +235,6 @@ def compare_with_reference(fw_logits: np.ndarray, ref_logits: np.ndarray, scale:
     if labels is not None:
         out["firmware_accuracy"] = float(np.mean(fw.argmax(1) == np.asarray(labels)))
         out["reference_accuracy"] = float(np.mean(ref.argmax(1) == np.asarray(labels)))
-    return out
-
-
-def estimate_latency_energy(instructions: int, clock_hz: float, cpi: Sequence[float] = DEFAULT_CPI,
-                            run_current_ua_per_mhz: float | None = None,
-                            supply_v: float | None = None) -> dict[str, Any]:
-    """ESTIMATES from an exact instruction count: latency = instructions x CPI / clock,
-    energy = cycles x (run current per MHz x supply voltage). Ranges follow the CPI range.
-
-    Example:
-        >>> e = estimate_latency_energy(64_000_000, 64e6, cpi=(1.0, 2.0))
-        >>> e["latency_s"], e["inferences_per_s"]
-        ((1.0, 2.0), (1.0, 0.5))
-    """
-    if instructions <= 0 or clock_hz <= 0:
-        raise ValueError("instructions and clock_hz must be positive")
-    lo, hi = float(min(cpi)), float(max(cpi))
-    if lo < 0.5 or hi > 10:
-        raise ValueError(f"a Cortex-M4 CPI range of {cpi} is implausible; use values around 1-2")
-    cycles = (instructions * lo, instructions * hi)
-    latency = (cycles[0] / clock_hz, cycles[1] / clock_hz)
-    out: dict[str, Any] = {"cycles": cycles, "latency_s": latency,
-                           "inferences_per_s": (1 / latency[0], 1 / latency[1]), "cpi": (lo, hi)}
-    if run_current_ua_per_mhz is not None and supply_v is not None:
-        joule_per_cycle = run_current_ua_per_mhz * 1e-12 * supply_v
-        out["energy_j"] = (cycles[0] * joule_per_cycle, cycles[1] * joule_per_cycle)
-        out["active_power_w"] = run_current_ua_per_mhz * 1e-6 * (clock_hz / 1e6) * supply_v
     return out
 
 

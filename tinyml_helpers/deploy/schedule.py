@@ -534,7 +534,8 @@ def _run_layer(layer: Any, ins: list[np.ndarray], pads: tuple[int, int, int, int
     raise AssertionError(layer.kind)
 
 
-def simulate_schedule(model: Any, schedule: PatchSchedule, x_q: np.ndarray, requant: str = "fixed") -> np.ndarray:
+def simulate_schedule(model: Any, schedule: PatchSchedule, x_q: np.ndarray,
+                      requant: str | None = None) -> np.ndarray:
     """Run ``model`` (an :class:`.codegen.Int8Model`) the way the patch-scheduled firmware
     does, in NumPy: crops, per-patch layers with border-only padding, pastes, then the rest
     layer by layer. Returns the int8 output; equal to :func:`.codegen.simulate`'s when the
@@ -545,6 +546,7 @@ def simulate_schedule(model: Any, schedule: PatchSchedule, x_q: np.ndarray, requ
     """
     from . import codegen
 
+    requant = requant or codegen.DEFAULT_REQUANT  # the rescale the firmware is generated with
     if not schedule.patched:
         return codegen.simulate(model, x_q, requant)[0]
     graph = schedule.graph

@@ -219,6 +219,39 @@ static void tm_conv_pixel(const int16_t *col, int32_t K, int32_t cout, const int
     "smlad  %[a10], %[t0], %[y], %[a10]\n\t"     \
     "smlad  %[a11], %[t1], %[y], %[a11]\n\t"
 
+/* The K4 groups of 4 MACs of one pixel pair x channel pair: one TM_PAIR_BODY when K4 is odd,
+ * then the body unrolled twice (one loop branch per 32 MACs), hand-scheduled at 15
+ * instructions per 16 MACs in the 14 allocatable registers. Written once for both callers
+ * (tm_conv_pixel_pair_body and tm_conv_pairs_k4_float). A macro, not an inline function: it
+ * works on the caller's own locals (wp, c0, c1 and a00..a11, which it advances and
+ * accumulates), so the compiler sees exactly the code it saw when the loop was written out
+ * twice; an always-inline helper taking pointers to them compiled to 4-20 bytes more per
+ * caller and a different register allocation. */
+#define TM_PAIR_MACS(K4)                                                                              \
+    do {                                                                                              \
+        int32_t n = (K4) >> 1;                                                                        \
+        uint32_t t0, t1, t2, t3, x, y;                                                                \
+        if ((K4) & 1) {                                                                               \
+            __asm volatile(TM_PAIR_BODY                                                               \
+                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [a00] "+r"(a00), [a01] "+r"(a01),      \
+                  [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),   \
+                  [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)                                          \
+                :                                                                                     \
+                : "memory");                                                                          \
+        }                                                                                             \
+        if (n > 0) {                                                                                  \
+            __asm volatile(                                                                           \
+                "1:\n\t" TM_PAIR_BODY TM_PAIR_BODY                                                      \
+                "subs   %[n], %[n], #1\n\t"                                                           \
+                "bne    1b\n\t"                                                                       \
+                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),          \
+                  [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),  \
+                  [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)                          \
+                :                                                                                     \
+                : "cc", "memory");                                                                    \
+        }                                                                                             \
+    } while (0)
+
 /* Two output pixels x two output channels per pass (as CMSIS-NN does): every weight word
  * loaded and unpacked once feeds four SMLADs, every im2col word two. `mode` is a constant at
  * each use (one out-of-line copy per requantization mode below), so the per-output rescale
@@ -234,29 +267,7 @@ static inline __attribute__((always_inline)) void tm_conv_pixel_pair_body(
         int32_t a00 = bias[co], a01 = bias[co + 1], a10 = a00, a11 = a01;
         if (K4 > 0) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-            /* Hand-scheduled: 15 instructions per 16 MACs, unrolled twice (one loop branch per
-             * 32 MACs), in the 14 allocatable registers. */
-            int32_t n = K4 >> 1;
-            uint32_t t0, t1, t2, t3, x, y;
-            if (K4 & 1) {
-                __asm volatile(TM_PAIR_BODY
-                    : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [a00] "+r"(a00), [a01] "+r"(a01),
-                      [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
-                      [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)
-                    :
-                    : "memory");
-            }
-            if (n > 0) {
-                __asm volatile(
-                    "1:\n\t" TM_PAIR_BODY TM_PAIR_BODY
-                    "subs   %[n], %[n], #1\n\t"
-                    "bne    1b\n\t"
-                    : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),
-                      [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
-                      [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)
-                    :
-                    : "cc", "memory");
-            }
+            TM_PAIR_MACS(K4);
 #else
             for (int32_t k = K4; k > 0; k--) {
                 const uint32_t wa = tm_read32(wp), wb = tm_read32(wp + 4);
@@ -326,27 +337,7 @@ static __attribute__((noinline)) void tm_conv_pairs_k4_float(
     for (; bias < bend; bias += 2, mult += 2, o += 2) {
         const int16_t *c0 = col0, *c1 = col1;
         int32_t a00 = bias[0], a01 = bias[1], a10 = a00, a11 = a01;
-        uint32_t t0, t1, t2, t3, x, y;
-        int32_t n = K4 >> 1;
-        if (K4 & 1) {
-            __asm volatile(TM_PAIR_BODY
-                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [a00] "+r"(a00), [a01] "+r"(a01),
-                  [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),
-                  [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)
-                :
-                : "memory");
-        }
-        if (n > 0) {
-            __asm volatile(
-                "1:\n\t" TM_PAIR_BODY TM_PAIR_BODY
-                "subs   %[n], %[n], #1\n\t"
-                "bne    1b\n\t"
-                : [wp] "+r"(wp), [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [a00] "+r"(a00),
-                  [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [t0] "=&r"(t0), [t1] "=&r"(t1),
-                  [t2] "=&r"(t2), [t3] "=&r"(t3), [x] "=&r"(x), [y] "=&r"(y)
-                :
-                : "cc", "memory");
-        }
+        TM_PAIR_MACS(K4);
         float s0, s1;
         __builtin_memcpy(&s0, &mult[0], 4);
         __builtin_memcpy(&s1, &mult[1], 4);

@@ -2,11 +2,14 @@
  *
  * Layout: activations are int8, channels-last (H, W, C); weights are int8 with zero point 0
  * (symmetric, as onnxruntime's quantize_static makes them); biases are int32 in the
- * accumulator's scale (x_scale * w_scale). Requantization is integer-only:
+ * accumulator's scale (x_scale * w_scale). Conv/dense/depthwise outputs are rescaled one of two
+ * ways, chosen by codegen.py (DEFAULT_REQUANT; notebook 06 measures both):
+ *   shift == NULL (the default): `mult` holds float32 scales and the rescale is onnxruntime's
+ *     (float32 product, round half to even, on the FPU): bit-exact with onnxruntime;
+ *   otherwise integer-only, for cores without an FPU:
  *     y = zp_y + ((acc * mult + 2^(n-1)) >> n)        then saturated to [act_min, act_max]
- * with a 31-bit multiplier `mult` and a right shift `n` computed offline by codegen.py.
- * Conv/dense kernels also accept shift == NULL: then `mult` holds float32 scales and the
- * rescale is onnxruntime's (float32 product, round half to even, on the FPU).
+ *     with a 31-bit multiplier `mult` and a right shift `n` computed offline by codegen.py.
+ * Adds and average pooling always use the integer form.
  */
 #ifndef TM_KERNELS_H
 #define TM_KERNELS_H
