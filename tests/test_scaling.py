@@ -282,3 +282,25 @@ def test_knob_effects_panels_each_have_their_own_y_axis():
     assert spans[0] > 2 * min(spans[1:]), f"the y-axis of each panel should fit its own curves: {spans}"
     assert all(any(t.get_text().startswith("x") for t in ax.texts) for ax in axes), "curve ends carry their ratio"
     plt.close("all")
+
+
+def test_patch_memory_model_lowers_ram_adds_macs_and_drives_the_solver():
+    """memory_model="patch" (MCUNetV2 schedules, deploy.schedule) vs the default whole-tensor model."""
+    shape = (3, 48, 48)
+    whole = sc.measure_phinet(shape, 4, 0.5, 1.0, 4.0, num_layers=5, downsampling_layers=(5,))
+    patch = sc.measure_with_patch_ram(shape, 4, 0.5, 1.0, 4.0, num_layers=5, downsampling_layers=(5,))
+    assert patch.peak_ram_bytes < whole.peak_ram_bytes        # the early tensors no longer live whole
+    assert whole.macs < patch.macs <= whole.macs * (1 + sc.MAX_PATCH_MAC_OVERHEAD)  # halos recomputed
+    assert (patch.params, patch.flash_bytes) == (whole.params, whole.flash_bytes)
+    # a RAM budget only the patch model meets: the default solver refuses, the patch one answers
+    budget = sc.Budget(flash_bytes=1e6, ram_bytes=(patch.peak_ram_bytes + whole.peak_ram_bytes) // 2,
+                       macs=patch.macs * 1.02)
+    kw = dict(betas=(1.0,), t0s=(4.0,), num_layers=5, alpha_range=(0.45, 0.5), max_candidates=1)
+    with pytest.raises(sc.InfeasibleBudgetError, match="RAM"):
+        sc.solve_phinet(budget, shape, 4, **kw)
+    sol = sc.solve_phinet(budget, shape, 4, memory_model="patch", **kw)
+    assert sol.costs.peak_ram_bytes <= budget.ram_bytes and sol.costs.macs <= budget.macs
+    with pytest.raises(ValueError, match="memory_model must be one of"):
+        sc.solve_phinet(budget, shape, 4, memory_model="fused")
+    with pytest.raises(ValueError, match="not both"):
+        sc.solve_phinet(budget, shape, 4, memory_model="patch", measure=fake_measure)

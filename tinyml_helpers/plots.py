@@ -1034,6 +1034,43 @@ def plot_budget_use(named_costs: "dict[str, Any]", limits: "dict[str, float]", a
     return ax
 
 
+def plot_patch_tradeoff(rows: "Sequence[dict[str, Any]]", ram_budget: float, whole_peak: float,
+                        ax: "Any" = None) -> "Any":
+    """Peak activation RAM (bars, left axis) and recomputed MACs (line, right axis) against the
+    number of patches of a patch-based schedule (MCUNetV2); the whole-tensor peak and the RAM
+    budget as horizontal lines. ``rows`` have ``patches``, ``peak_bytes`` and ``mac_overhead``.
+
+    Example:
+        >>> ax = plot_patch_tradeoff([dict(patches=1, peak_bytes=700e3, mac_overhead=0.0),
+        ...                           dict(patches=4, peak_bytes=300e3, mac_overhead=0.01)], 392 * 1024, 700e3)
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 3.2))
+    x = np.arange(len(rows))
+    peaks = [r["peak_bytes"] / 1024 for r in rows]
+    colors = ["tab:green" if r["peak_bytes"] <= ram_budget else "tab:gray" for r in rows]
+    bars = ax.bar(x, peaks, color=colors, width=0.6)
+    ax.bar_label(bars, labels=[f"{p:.0f}" for p in peaks], fontsize=7, padding=2)
+    ax.axhline(ram_budget / 1024, color="red", lw=1.0, label=f"RAM budget ({ram_budget / 1024:.0f} KiB)")
+    ax.axhline(whole_peak / 1024, color="black", ls="--", lw=0.8,
+               label=f"whole tensors ({whole_peak / 1024:.0f} KiB)")
+    ax.set_xticks(x, [str(r["patches"]) for r in rows])
+    ax.set_xlabel("number of patches (1 = whole-tensor execution)")
+    ax.set_ylabel("peak activation RAM (KiB)")
+    ax.set_ylim(0, max(peaks + [whole_peak / 1024]) * 1.15)
+    twin = ax.twinx()
+    twin.plot(x, [100 * r["mac_overhead"] for r in rows], "o-", color="tab:purple", label="recomputed MACs")
+    twin.set_ylabel("recomputed MACs (% of the network)", color="tab:purple")
+    twin.set_ylim(bottom=0)
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper center")
+    ax.grid(alpha=0.3, lw=0.4, axis="y")
+    return ax
+
+
 def plot_model_comparison(table: "dict[str, dict[str, float]]",
                           keys: "Sequence[str]" = ("accuracy", "params", "macs", "peak_ram_bytes", "flash_bytes"),
                           axes: "Any" = None) -> "Any":

@@ -75,6 +75,10 @@ __all__ = [
     "measure_phinet",
     "clear_measure_cache",
     "measure_with_deck_ram",
+    "measure_with_patch_ram",
+    "MEMORY_MODELS",
+    "PATCH_GRIDS",
+    "MAX_PATCH_MAC_OVERHEAD",
     "cost_grid",
     "per_block_costs",
     "Budget",
@@ -371,9 +375,69 @@ def measure_with_deck_ram(input_shape: Sequence[int], num_classes: int, alpha: f
     return dataclasses.replace(measured, peak_ram_bytes=int(closed_form_ram(input_shape, alpha, t0, dtype)))
 
 
+# The patch-based memory model (MCUNetV2; deploy.schedule): grids tried, and the recomputation
+# the solver accepts for a smaller peak (MCUNetV2 reports about 10 % more MACs for its networks).
+PATCH_GRIDS = (2, 3, 4)
+MAX_PATCH_MAC_OVERHEAD = 0.10
+
+
+@functools.lru_cache(maxsize=1024)
+def _patch_peak_cached(input_shape: tuple[int, int, int], num_classes: int, alpha: float, beta: float, t0: float,
+                       num_layers: int, compatibility: bool, dtype: str, downsampling_layers: tuple[int, ...],
+                       grids: tuple, max_overhead: float) -> tuple[int, int, str]:
+    import torch
+
+    from .cost import spatial_graph_from_torch
+    from .deploy.schedule import smallest_peak_schedule
+    from .models.phinet import build_phinet
+
+    state, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        model = build_phinet(input_shape, num_classes, alpha, beta, t0, num_layers, compatibility,
+                             downsampling_layers=downsampling_layers).eval()
+        graph = spatial_graph_from_torch(model, input_shape, dtype)
+    finally:
+        torch.random.set_rng_state(state)
+        torch.set_num_threads(threads)
+    sched = smallest_peak_schedule(graph, grids, max_overhead)
+    return sched.peak_bytes, sched.extra_macs, sched.summary()
+
+
+def measure_with_patch_ram(input_shape: Sequence[int], num_classes: int, alpha: float, beta: float,
+                           t0: float, num_layers: int = 7, compatibility: bool = True, dtype: str = "int8",
+                           downsampling_layers: Sequence[int] = (5, 7)) -> PhiNetCosts:
+    """Like :func:`measure_phinet`, but RAM under **patch-based execution** of the first layers
+    (MCUNetV2; planned by ``deploy.schedule`` on the network's graph): the smallest peak over
+    :data:`PATCH_GRIDS` whose recomputed MACs stay within :data:`MAX_PATCH_MAC_OVERHEAD`.
+    The recomputed MACs are added to ``macs`` (and, in proportion, to ``cycles``): the
+    schedule costs compute, and the MAC budget sees it.
+
+    Pass it as ``solve_phinet(..., memory_model="patch")``.
+
+    Example:
+        >>> c = measure_with_patch_ram((3, 160, 160), 10, 1.0, 0.66, 4.0)  # doctest: +SKIP
+        >>> c.peak_ram_bytes < measure_phinet((3, 160, 160), 10, 1.0, 0.66, 4.0).peak_ram_bytes  # doctest: +SKIP
+        True
+    """
+    measured = measure_phinet(input_shape, num_classes, alpha, beta, t0, num_layers, compatibility, dtype,
+                              downsampling_layers)
+    a, b, t = _hp_key(alpha, beta, t0)
+    peak, extra, _ = _patch_peak_cached(tuple(int(v) for v in input_shape), int(num_classes), a, b, t,
+                                        int(num_layers), bool(compatibility), dtype,
+                                        tuple(int(d) for d in downsampling_layers), PATCH_GRIDS,
+                                        float(MAX_PATCH_MAC_OVERHEAD))
+    cycles = int(round(measured.cycles * (1 + extra / max(measured.macs, 1))))
+    return dataclasses.replace(measured, peak_ram_bytes=int(peak), macs=int(measured.macs + extra), cycles=cycles)
+
+
+MEMORY_MODELS = {"whole": measure_phinet, "patch": measure_with_patch_ram}
+
+
 def clear_measure_cache() -> None:
     """Forget cached measurements (e.g. after changing the cost module)."""
     _measure_cached.cache_clear()
+    _patch_peak_cached.cache_clear()
 
 
 def cost_grid(input_shape: Sequence[int], num_classes: int, alphas: Iterable[float],
@@ -664,7 +728,7 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
                  alpha_range: tuple[float, float] = (0.1, 3.0), alpha_step: float = 0.05,
                  alpha_refine: float = 0.01, compatibility: bool = True, max_candidates: int = 5,
                  measure: Callable[..., PhiNetCosts] | None = None,
-                 progress: bool = False) -> ScalingSolution:
+                 progress: bool = False, memory_model: str = "whole") -> ScalingSolution:
     """The PhiNet (alpha, beta, t0[, depth, resolution]) that uses an MCU budget best.
 
     Every returned network fits the budget by **measured** cost. Search: (1) measure two
@@ -687,6 +751,9 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
         compatibility: micromind MCU mode (ReLU6, no squeeze-excite).
         max_candidates: how many (beta, t0, depth, resolution) candidates get measured.
         measure: cost function with :func:`measure_phinet`'s signature (tests swap it).
+        memory_model: ``"whole"`` (default: every tensor kept whole, :func:`measure_phinet`)
+            or ``"patch"`` (the first layers run patch by patch, MCUNetV2:
+            :func:`measure_with_patch_ram`, whose MACs include the recomputed halos).
         progress: show a tqdm bar over the measured candidates.
 
     Raises:
@@ -702,7 +769,11 @@ def solve_phinet(budget: Budget, input_shape: Sequence[int], num_classes: int, *
     if not isinstance(budget, Budget):
         raise TypeError(f"budget must be a Budget(flash_bytes=..., ram_bytes=..., macs=..., dtype=...), "
                         f"got {type(budget).__name__}")
-    measure = measure or measure_phinet
+    if memory_model not in MEMORY_MODELS:
+        raise ValueError(f"memory_model must be one of {sorted(MEMORY_MODELS)}, got {memory_model!r}")
+    if measure is not None and memory_model != "whole":
+        raise ValueError("give either measure= or memory_model=, not both: memory_model picks the measure")
+    measure = measure or MEMORY_MODELS[memory_model]
     channels = int(input_shape[0])
     shapes = ([(channels, int(h), int(w)) for h, w in resolutions] if resolutions is not None
               else [tuple(int(v) for v in input_shape)])

@@ -24,7 +24,9 @@ from .counts import (BIAS_BYTES, DTYPE_BYTES, count_macs, count_params, dtype_by
 from .mcus import (ASSUMED_MACS_PER_CYCLE, DEFAULT_TARGET_LATENCY_S, MCU, MCU_CATALOG, get_mcu,
                    mac_budget, mcu_names)
 from .memory import (ArenaPlan, TensorLifetime, lifetimes_from_onnx, lifetimes_from_torch,
-                     live_bytes_per_step, peak_activation_bytes, peak_live_bytes, plan_arena)
+                     live_bytes_per_step, patch_schedule_lifetimes, patch_schedule_peak, peak_activation_bytes,
+                     peak_live_bytes, plan_arena, spatial_graph_from_torch, SpatialGraph, SpatialOp,
+                     whole_tensor_lifetimes, whole_tensor_peak)
 from .report import FitReport, ModelCost, ResourceUse, fits, measure
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "DTYPE_BYTES", "BIAS_BYTES",
     "TensorLifetime", "ArenaPlan", "lifetimes_from_torch", "lifetimes_from_onnx", "peak_live_bytes",
     "live_bytes_per_step", "peak_activation_bytes", "plan_arena",
+    "SpatialOp", "SpatialGraph", "whole_tensor_lifetimes", "whole_tensor_peak", "patch_schedule_lifetimes",
+    "patch_schedule_peak", "spatial_graph_from_torch",
     "MCU", "MCU_CATALOG", "get_mcu", "mcu_names", "mac_budget", "ASSUMED_MACS_PER_CYCLE",
     "DEFAULT_TARGET_LATENCY_S",
     "ModelCost", "measure", "ResourceUse", "FitReport", "fits",

@@ -66,6 +66,13 @@ __all__ = [
     "live_bytes_per_step",
     "peak_activation_bytes",
     "plan_arena",
+    "SpatialOp",
+    "SpatialGraph",
+    "whole_tensor_lifetimes",
+    "whole_tensor_peak",
+    "patch_schedule_lifetimes",
+    "patch_schedule_peak",
+    "spatial_graph_from_torch",
 ]
 
 
@@ -640,3 +647,274 @@ def lifetimes_from_onnx(path_or_model: Any, bytes_per_element: int | None = None
             ops.append(_Op(name, kind, data_ins, out, size, shp))
     outputs = [o.name for o in graph.output]
     return _lifetimes_from_ops(ops, graph_inputs, outputs, inplace_activations, min_size_aliases=True)
+
+
+# --------------------------------------------------------------------------------------
+# Spatial graphs and patch-based schedules (MCUNetV2)
+# --------------------------------------------------------------------------------------
+# The whole-tensor model above keeps every tensor whole. MCUNetV2 (Lin, Chen, Lin, Gan, Han,
+# "MCUNetV2: Memory-Efficient Patch-based Inference for Tiny Deep Learning", NeurIPS 2021)
+# runs the first, high-resolution layers patch by patch: the big early tensors then only ever
+# exist one tile (plus its halo) at a time. To cost that, the planner needs more than sizes:
+# each operator's kernel, stride and padding. A SpatialGraph carries exactly that; the
+# planner itself (which layers, how many patches, the halo arithmetic) lives in
+# ``tinyml_helpers.deploy.schedule`` and the functions below turn its schedule into buffer
+# lifetimes, so the patch model and the whole-tensor model share one definition of "peak".
+
+SPATIAL_KINDS = ("window", "elementwise", "pad", "global")
+
+
+@dataclass(frozen=True)
+class SpatialOp:
+    """One operator as the patch planner sees it.
+
+    ``kind`` is ``"window"`` (a kernel sliding over H and W: conv, depthwise conv, max-pool),
+    ``"elementwise"`` (add, clamp: output pixel = function of the same input pixel),
+    ``"pad"`` (constant padding by ``pads``) or ``"global"`` (needs the whole tensor: global
+    pooling, dense, flatten). ``pads`` is (top, left, bottom, right); inputs and output are
+    buffer names of a :class:`SpatialGraph`.
+
+    Example:
+        >>> SpatialOp("dw", "window", ("x",), "y", kernel=(3, 3), stride=(2, 2), pads=(1, 1, 1, 1)).kind
+        'window'
+    """
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    output: str
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    macs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in SPATIAL_KINDS:
+            raise ValueError(f"op {self.name!r}: kind must be one of {SPATIAL_KINDS}, got {self.kind!r}")
+
+
+@dataclass
+class SpatialGraph:
+    """Operators in execution order over named buffers with their shapes ((C, H, W) or (N,)).
+
+    ``elem_bytes`` is the activation element size (1 for int8).
+
+    Example:
+        >>> g = SpatialGraph("x", {"x": (1, 8, 8), "y": (4, 8, 8)},
+        ...                  [SpatialOp("c", "window", ("x",), "y", (3, 3), pads=(1, 1, 1, 1), macs=2304)])
+        >>> whole_tensor_peak(g)
+        320
+    """
+
+    input: str
+    shapes: dict[str, tuple[int, ...]]
+    ops: list[SpatialOp]
+    elem_bytes: int = 1
+
+    @property
+    def output(self) -> str:
+        return self.ops[-1].output
+
+    @property
+    def macs(self) -> int:
+        return sum(op.macs for op in self.ops)
+
+    def nbytes(self, name: str) -> int:
+        return int(math.prod(self.shapes[name])) * self.elem_bytes
+
+
+def _chain_lifetimes(steps: Sequence[tuple[Sequence[str], str]], sizes: dict[str, int], start: int = 0,
+                     live_from_start: Sequence[str] = (), keep_to_end: Sequence[str] = ()) -> list[TensorLifetime]:
+    """Lifetimes of buffers used by ``steps`` ((inputs, output) per step, numbered from
+    ``start``): live from the producing step to the last reading step (memory model above)."""
+    first: dict[str, int] = {name: start for name in live_from_start}
+    last: dict[str, int] = {name: start for name in live_from_start}
+    for i, (ins, out) in enumerate(steps, start):
+        first.setdefault(out, i)
+        last[out] = max(last.get(out, i), i)
+        for name in ins:
+            first.setdefault(name, i)
+            last[name] = max(last.get(name, i), i)
+    end = start + max(len(steps) - 1, 0)
+    for name in keep_to_end:
+        if name in last:
+            last[name] = end
+    return [TensorLifetime(name, int(sizes[name]), first[name], last[name]) for name in first]
+
+
+def whole_tensor_lifetimes(graph: SpatialGraph) -> list[TensorLifetime]:
+    """Buffer lifetimes when every operator runs on whole tensors (the module's memory model).
+
+    Example:
+        >>> g = SpatialGraph("x", {"x": (1, 4, 4), "y": (2, 4, 4)}, [SpatialOp("c", "window", ("x",), "y")])
+        >>> [(t.name, t.size_bytes) for t in whole_tensor_lifetimes(g)]
+        [('x', 16), ('y', 32)]
+    """
+    sizes = {name: graph.nbytes(name) for name in graph.shapes}
+    return _chain_lifetimes([(op.inputs, op.output) for op in graph.ops], sizes,
+                            live_from_start=[graph.input], keep_to_end=[graph.output])
+
+
+def whole_tensor_peak(graph: SpatialGraph) -> int:
+    """Peak activation bytes of ``graph`` under the whole-tensor model (see
+    :func:`whole_tensor_lifetimes`; example in :class:`SpatialGraph`)."""
+    return peak_live_bytes(whole_tensor_lifetimes(graph))[0]
+
+
+def patch_schedule_lifetimes(schedule: Any) -> list[TensorLifetime]:
+    """Buffer lifetimes of a patch schedule (``tinyml_helpers.deploy.schedule.PatchSchedule``).
+
+    Steps ``0..P-1`` are one patch's actions (crop, operator, paste), which every patch
+    repeats on the same per-patch buffers; the graph input and the split tensor (the patch
+    region's output) stay whole and live through the whole patch phase. Steps ``P..`` run the
+    remaining operators on whole tensors. A schedule that fell back to whole-tensor execution
+    gives :func:`whole_tensor_lifetimes`.
+
+    Example:
+        >>> # lts = patch_schedule_lifetimes(schedule.plan_patches(graph, (2, 2)))
+    """
+    graph = schedule.graph
+    if not schedule.patched:
+        return whole_tensor_lifetimes(graph)
+    split_out = graph.ops[schedule.split].output
+    sizes = {name: graph.nbytes(name) for name in graph.shapes}
+    sizes.update(schedule.patch_buffers)
+    patch_steps = [(a.inputs, a.output) for a in schedule.template]
+    # every patch crops from the whole input and pastes into the whole split tensor: both
+    # live through all the patch steps
+    lts = _chain_lifetimes(patch_steps, sizes, live_from_start=[graph.input, split_out],
+                           keep_to_end=[graph.input, split_out])
+    p = len(patch_steps)
+    rest = [(op.inputs, op.output) for op in graph.ops[schedule.split + 1:]]
+    if not rest:  # the region is the whole graph: the split tensor is the output
+        return lts
+    rest_lts = _chain_lifetimes(rest, sizes, start=p, live_from_start=[split_out], keep_to_end=[graph.output])
+    # the split tensor is one buffer from the first patch to its last whole-tensor reader
+    merged = {t.name: t for t in lts}
+    for t in rest_lts:
+        if t.name in merged:
+            old = merged[t.name]
+            merged[t.name] = TensorLifetime(t.name, t.size_bytes, old.first, t.last)
+        else:
+            merged[t.name] = t
+    return list(merged.values())
+
+
+def patch_schedule_peak(schedule: Any) -> tuple[int, float]:
+    """``(peak activation bytes, MAC overhead)`` of a patch schedule.
+
+    The overhead is the MACs that overlapping halos recompute, as a fraction of the whole
+    network's MACs (MCUNetV2 reports about 10 % for its networks); a whole-tensor fallback
+    has no overhead.
+
+    Example:
+        >>> # peak, overhead = patch_schedule_peak(schedule.plan_patches(graph, (4, 4)))
+    """
+    peak = peak_live_bytes(patch_schedule_lifetimes(schedule))[0]
+    return int(peak), float(schedule.mac_overhead)
+
+
+_SPATIAL_ALIAS_MODULES = ("BatchNorm2d", "ReLU", "ReLU6", "Hardtanh", "Identity", "Dropout", "Dropout2d")
+
+
+def _spatial_alias_functions() -> tuple:
+    import torch
+    import torch.nn.functional as F
+
+    # activations that fuse into the op before them (micromind's compatibility ReLU6 is a clamp)
+    return (F.relu, F.relu6, F.hardtanh, torch.relu, torch.clamp, torch.clip)
+
+
+def spatial_graph_from_torch(model: Any, input_shape: Sequence[int], dtype: str = "int8") -> SpatialGraph:
+    """The :class:`SpatialGraph` of a PyTorch CNN (one input), traced with ``torch.fx``.
+
+    Conv2d and MaxPool2d become window ops; BatchNorm and ReLU/ReLU6 fold into the op before
+    them (as they do at conversion, the in-place rule of the memory model); additions are
+    element-wise; ZeroPad2d is a pad; anything else (global pooling, flatten, linear) is
+    global. Costs the solver's patch-based memory model without exporting to ONNX.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU())
+        >>> g = spatial_graph_from_torch(net, (1, 8, 8))
+        >>> [(op.kind, op.kernel, g.shapes[op.output]) for op in g.ops]
+        [('window', (3, 3), (4, 8, 8))]
+    """
+    import torch
+    import torch.fx as fx
+    from torch import nn
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    shape = normalize_input_shape(input_shape)
+    elem = DTYPE_BYTES[normalize_dtype(dtype)]
+    was_training = model.training
+    model.eval()
+    try:
+        traced = fx.symbolic_trace(model)
+        with torch.no_grad():
+            ShapeProp(traced).propagate(torch.zeros(1, *shape))
+    finally:
+        model.train(was_training)
+    modules = dict(traced.named_modules())
+    buffer: dict[str, str] = {}   # fx node -> buffer it lives in (aliases fold)
+    shapes: dict[str, tuple[int, ...]] = {}
+    ops: list[SpatialOp] = []
+    graph_input = ""
+
+    def pair(v: Any) -> tuple[int, int]:
+        return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+    for node in traced.graph.nodes:
+        meta = node.meta.get("tensor_meta")
+        if node.op == "placeholder":
+            graph_input = buffer[node.name] = node.name
+            shapes[node.name] = tuple(int(v) for v in meta.shape[1:])
+            continue
+        if node.op in ("output", "get_attr") or not hasattr(meta, "shape"):
+            continue
+        ins = [buffer[a.name] for a in node.all_input_nodes if a.name in buffer]
+        out_shape = tuple(int(v) for v in meta.shape[1:])
+        module = modules.get(node.target) if node.op == "call_module" else None
+        mname = type(module).__name__ if module is not None else ""
+        fn = node.target if node.op == "call_function" else None
+        if mname in _SPATIAL_ALIAS_MODULES or fn in _spatial_alias_functions() or (
+                node.op == "call_method" and node.target in ("relu", "relu_", "clamp", "clamp_")):
+            buffer[node.name] = ins[0]  # fused into its producer: no buffer of its own
+            continue
+        buffer[node.name] = node.name
+        shapes[node.name] = out_shape
+        if fn in (torch.nn.functional.conv2d, torch.conv2d):
+            # a functional conv (micromind's depthwise layers): kernel from the weight's shape
+            args = list(node.args) + [None] * (7 - len(node.args))
+            names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+            kw = {k: node.kwargs.get(k, args[i]) for i, k in enumerate(names)}
+            w_shape = tuple(int(v) for v in kw["weight"].meta["tensor_meta"].shape)
+            ph, pw = pair(kw["padding"] if kw["padding"] is not None else 0)
+            oc, oh, ow = out_shape
+            macs = oh * ow * oc * w_shape[1] * w_shape[2] * w_shape[3]
+            ops.append(SpatialOp(node.name, "window", tuple(ins[:1]), node.name, (w_shape[2], w_shape[3]),
+                                 pair(kw["stride"] or 1), (ph, pw, ph, pw), pair(kw["dilation"] or 1), macs))
+        elif isinstance(module, nn.Conv2d):
+            oc, oh, ow = out_shape
+            kh, kw = pair(module.kernel_size)
+            if isinstance(module.padding, str):
+                raise ValueError(f"{node.name}: string padding {module.padding!r} is not supported")
+            ph, pw = pair(module.padding)
+            macs = oh * ow * oc * kh * kw * module.in_channels // module.groups
+            ops.append(SpatialOp(node.name, "window", tuple(ins), node.name, (kh, kw), pair(module.stride),
+                                 (ph, pw, ph, pw), pair(module.dilation), macs))
+        elif isinstance(module, nn.MaxPool2d) and not module.ceil_mode:
+            ph, pw = pair(module.padding)
+            ops.append(SpatialOp(node.name, "window", tuple(ins), node.name, pair(module.kernel_size),
+                                 pair(module.stride or module.kernel_size), (ph, pw, ph, pw), pair(module.dilation)))
+        elif isinstance(module, nn.ZeroPad2d):
+            left, right, top, bottom = (int(v) for v in module.padding)
+            ops.append(SpatialOp(node.name, "pad", tuple(ins), node.name, pads=(top, left, bottom, right)))
+        elif node.op == "call_function" and node.target in (operator.add, torch.add) and len(ins) == 2 \
+                and len(out_shape) == 3:
+            ops.append(SpatialOp(node.name, "elementwise", tuple(ins), node.name, macs=math.prod(out_shape)))
+        else:
+            macs = module.in_features * module.out_features if isinstance(module, nn.Linear) else 0
+            ops.append(SpatialOp(node.name, "global", tuple(ins), node.name, macs=macs))
+    return SpatialGraph(graph_input, shapes, ops, elem)

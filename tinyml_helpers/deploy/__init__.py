@@ -1,7 +1,9 @@
 """Deployment: int8 ONNX -> C -> Cortex-M4 firmware -> emulated run -> measured figures.
 
 Submodules: :mod:`.quant` (fixed-point arithmetic, NumPy reference kernels),
-:mod:`.codegen` (C from an int8 QOperator ONNX graph, arena plan), :mod:`.toolchain`
+:mod:`.codegen` (C from an int8 QOperator ONNX graph, arena plan), :mod:`.schedule`
+(memory-saving schedules: patch-based execution of the first layers, MCUNetV2),
+:mod:`.seed_pick` (the deck's PhiNet pick deployed patch by patch in 392 KB), :mod:`.toolchain`
 (ziglang cross-compiler, startup code, linker script), :mod:`.emulator` (unicorn Cortex-M4
 runner: outputs, instruction counts, stack painting), :mod:`.measure` (flash/RAM from the
 ELF), :mod:`.pipeline` (the whole chain in one call), :mod:`.timing` (the Cortex-M4 cycle

@@ -17,7 +17,11 @@ microcontroller with the kernels in ``kernels/tm_kernels.c``:
 * one static activation arena (``tm_arena``) whose offsets come from tensor lifetimes, planned
   with the course's planner :func:`tinyml_helpers.cost.plan_arena`,
 * ``tm_model_run()``: the layers in order, each preceded by ``tm_layer_mark(i)`` so the
-  emulator can count instructions per layer.
+  emulator can count instructions per layer;
+* optionally a patch schedule (:mod:`.schedule`, MCUNetV2): the first layers called once per
+  patch on their receptive-field windows (one ``tm_conv_params`` per window geometry, padding
+  only at the tensor's borders), with ``tm_copy2d`` crops and pastes, the arena planned from
+  the schedule's buffer lifetimes.
 
 Supported operators (what a keyword CNN / PhiNet in ``compatibility=True`` mode needs):
 QuantizeLinear (graph input), DequantizeLinear (graph output), QLinearConv (standard and
@@ -656,9 +660,18 @@ def _conv_params_c(ident: str, layer: Layer, t_in: Tensor, t_out: Tensor) -> str
     else:
         in_c, in_h, in_w = t_in.shape
         out_c, out_h, out_w = t_out.shape
+    return _conv_struct_c(f"{ident}_p", layer, (in_c, in_h, in_w), (out_c, out_h, out_w), p["pads"][0], p["pads"][1])
+
+
+def _conv_struct_c(name: str, layer: Layer, in_chw: Sequence[int], out_chw: Sequence[int], pad_top: int,
+                   pad_left: int) -> str:
+    """A ``tm_conv_params`` for the given geometry: the whole tensors, or one patch's input
+    window and output tile with the padding that is left at the tensor's borders."""
+    p = layer.params
+    (in_c, in_h, in_w), (out_c, out_h, out_w) = in_chw, out_chw
     kh, kw = p["kernel"]
-    return (f"static const tm_conv_params {ident}_p = {{{in_h}, {in_w}, {in_c}, {out_h}, {out_w}, {out_c}, "
-            f"{kh}, {kw}, {p['stride'][0]}, {p['stride'][1]}, {p['pads'][0]}, {p['pads'][1]}, "
+    return (f"static const tm_conv_params {name} = {{{in_h}, {in_w}, {in_c}, {out_h}, {out_w}, {out_c}, "
+            f"{kh}, {kw}, {p['stride'][0]}, {p['stride'][1]}, {pad_top}, {pad_left}, "
             f"{p['dil'][0]}, {p['dil'][1]}, {p['x_zp']}, {p['y_zp']}, -128, 127}};\n")
 
 
@@ -672,64 +685,90 @@ def _requant_c(ident: str, p: dict[str, Any], requant: str) -> tuple[str, str]:
 
 def layer_c_source(model: Int8Model, index: int, offsets: dict[str, int],
                    requant: str = DEFAULT_REQUANT) -> tuple[str, str]:
-    """The C definitions (constant arrays) and the call for layer ``index``."""
+    """The C definitions (constant arrays) and the whole-tensor call for layer ``index``.
+
+    Example:
+        >>> # defs, call = layer_c_source(model, 0, dict(plan_model_arena(model).offsets))
+    """
     layer = model.layers[index]
     ident = _cident(index)
     p = layer.params
     t_out = model.tensors[layer.output]
     ins = [model.tensors[n] for n in layer.inputs]
-    ptr = lambda name: f"tm_arena + {offsets[model.buffer_of(name)]}"  # noqa: E731
-    out = ptr(layer.output)
+
+    def ptr(name: str) -> str:
+        buf = model.buffer_of(name)
+        # a tensor of a patch region lives in a per-patch buffer (schedule.py)
+        return f"tm_arena + {offsets[buf] if buf in offsets else offsets.get(buf + '#patch', 0)}"
+
     shape_in = " + ".join(str(t.shape) for t in ins)
     head = f"/* layer {index}: {layer.name} ({layer.op_type} -> {layer.kind}), {shape_in} -> {t_out.shape}, " \
            f"{layer.macs:,} MACs */\n"
     if layer.kind in ("conv", "dense"):
-        rq_defs, rq_args = _requant_c(ident, p, requant)
+        rq_defs, _ = _requant_c(ident, p, requant)
         defs = (head + _conv_params_c(ident, layer, ins[0], t_out)
                 + _c_array("int8_t", f"{ident}_w", pack_conv_weights(p["w"]))
                 + _c_array("int32_t", f"{ident}_b", p["bias"]) + rq_defs)
-        call = f"tm_conv2d(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_b, {rq_args}, {out}, tm_col);"
     elif layer.kind == "dwconv":
-        rq_defs, rq_args = _requant_c(ident, p, requant)
+        rq_defs, _ = _requant_c(ident, p, requant)
         if dw3x3_fast_path(layer):  # padding lives in the widened plane: no bias without zp needed
             defs = (head + _conv_params_c(ident, layer, ins[0], t_out)
                     + _c_array("int16_t", f"{ident}_w", pack_dw3x3_weights(p["w"]))
                     + _c_array("int32_t", f"{ident}_bz", p["bias_zp"]) + rq_defs)
-            call = (f"tm_dwconv3x3(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_bz, {rq_args}, {out}, "
-                    "tm_col);")
         else:
             defs = (head + _conv_params_c(ident, layer, ins[0], t_out)
                     + _c_array("int8_t", f"{ident}_w", p["w"])
                     + _c_array("int32_t", f"{ident}_b", p["bias"])
                     + _c_array("int32_t", f"{ident}_bz", p["bias_zp"]) + rq_defs)
-            call = (f"tm_dwconv2d(&{ident}_p, {ptr(ins[0].name)}, {ident}_w, {ident}_b, {ident}_bz, "
-                    f"{rq_args}, {out});")
-    elif layer.kind == "add":
+    elif layer.kind in ("add", "gap", "maxpool", "pad", "clamp"):
         defs = head
-        call = (f"tm_add({ptr(ins[0].name)}, {ptr(ins[1].name)}, {out}, {t_out.size}, {p['zp_a']}, "
-                f"{p['zp_b']}, {p['mult_a']}, {p['mult_b']}, {p['shift']}, {p['y_zp']}, -128, 127);")
-    elif layer.kind == "gap":
-        c, h, w = ins[0].shape
-        defs = head
-        call = (f"tm_global_avgpool({ptr(ins[0].name)}, {out}, {h * w}, {c}, {p['x_zp']}, {p['mult']}, "
-                f"{p['shift']}, {p['y_zp']});")
-    elif layer.kind == "maxpool":
-        c, h, w = ins[0].shape
-        _, oh, ow = t_out.shape
-        defs = head
-        call = (f"tm_maxpool2d({ptr(ins[0].name)}, {out}, {h}, {w}, {c}, {oh}, {ow}, {p['kernel'][0]}, "
-                f"{p['kernel'][1]}, {p['stride'][0]}, {p['stride'][1]}, {p['pads'][0]}, {p['pads'][1]});")
-    elif layer.kind == "pad":
-        c, h, w = ins[0].shape
-        t, l, b, r = p["pads"]
-        defs = head
-        call = f"tm_pad2d({ptr(ins[0].name)}, {out}, {h}, {w}, {c}, {t}, {b}, {l}, {r}, {p['value']});"
-    elif layer.kind == "clamp":
-        defs = head
-        call = f"tm_clamp({ptr(ins[0].name)}, {out}, {t_out.size}, {p['lo']}, {p['hi']});"
     else:  # pragma: no cover
         raise AssertionError(layer.kind)
-    return defs, call
+    if layer.kind == "gap":
+        c, h, w = ins[0].shape
+        call = (f"tm_global_avgpool({ptr(ins[0].name)}, {ptr(layer.output)}, {h * w}, {c}, {p['x_zp']}, "
+                f"{p['mult']}, {p['shift']}, {p['y_zp']});")
+        return defs, call
+    in_hw = ins[0].shape[1:] if len(ins[0].shape) == 3 else (1, 1)
+    out_hw = t_out.shape[1:] if len(t_out.shape) == 3 else (1, 1)
+    pads = tuple(p["pads"]) if "pads" in p else (0, 0, 0, 0)
+    return defs, _layer_call(model, index, requant, [ptr(t.name) for t in ins], ptr(layer.output),
+                             f"&{ident}_p", in_hw, pads, out_hw)
+
+
+def _layer_call(model: Int8Model, index: int, requant: str, in_ptrs: Sequence[str], out_ptr: str,
+                params_ref: str, in_hw: Sequence[int], pads: Sequence[int], out_hw: Sequence[int]) -> str:
+    """The kernel call of layer ``index`` on input window(s) of ``in_hw`` with per-side
+    ``pads`` (top, left, bottom, right) producing ``out_hw``: the whole tensors, or one patch."""
+    layer = model.layers[index]
+    ident = _cident(index)
+    p = layer.params
+    c = model.tensors[layer.output].shape[0]
+    if layer.kind in ("conv", "dense"):
+        rq_args = _requant_c(ident, p, requant)[1]
+        return f"tm_conv2d({params_ref}, {in_ptrs[0]}, {ident}_w, {ident}_b, {rq_args}, {out_ptr}, tm_col);"
+    if layer.kind == "dwconv":
+        rq_args = _requant_c(ident, p, requant)[1]
+        if dw3x3_fast_path(layer):
+            return (f"tm_dwconv3x3({params_ref}, {in_ptrs[0]}, {ident}_w, {ident}_bz, {rq_args}, {out_ptr}, "
+                    "tm_col);")
+        return (f"tm_dwconv2d({params_ref}, {in_ptrs[0]}, {ident}_w, {ident}_b, {ident}_bz, "
+                f"{rq_args}, {out_ptr});")
+    if layer.kind == "add":
+        n = c * out_hw[0] * out_hw[1]
+        return (f"tm_add({in_ptrs[0]}, {in_ptrs[1]}, {out_ptr}, {n}, {p['zp_a']}, "
+                f"{p['zp_b']}, {p['mult_a']}, {p['mult_b']}, {p['shift']}, {p['y_zp']}, -128, 127);")
+    if layer.kind == "maxpool":
+        return (f"tm_maxpool2d({in_ptrs[0]}, {out_ptr}, {in_hw[0]}, {in_hw[1]}, {c}, {out_hw[0]}, {out_hw[1]}, "
+                f"{p['kernel'][0]}, {p['kernel'][1]}, {p['stride'][0]}, {p['stride'][1]}, {pads[0]}, {pads[1]});")
+    if layer.kind == "pad":
+        t, l, b, r = pads
+        return f"tm_pad2d({in_ptrs[0]}, {out_ptr}, {in_hw[0]}, {in_hw[1]}, {c}, {t}, {b}, {l}, {r}, {p['value']});"
+    if layer.kind == "clamp":
+        n = model.tensors[layer.output].size if len(model.tensors[layer.output].shape) != 3 \
+            else c * out_hw[0] * out_hw[1]
+        return f"tm_clamp({in_ptrs[0]}, {out_ptr}, {n}, {p['lo']}, {p['hi']});"
+    raise AssertionError(layer.kind)  # pragma: no cover
 
 
 @dataclass
@@ -744,6 +783,7 @@ class GeneratedModel:
     col_bytes: int
     manifest: dict[str, Any]
     requant: str = DEFAULT_REQUANT
+    schedule: Any = None  # a PatchSchedule when the first layers run patch by patch
 
     def layer_source(self, index: int, max_array_lines: int | None = None) -> str:
         """The generated C of one layer (definitions + call), e.g. to show in a notebook;
@@ -769,13 +809,19 @@ class GeneratedModel:
 
 
 def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: int = 4,
-               requant: str = DEFAULT_REQUANT) -> GeneratedModel:
+               requant: str = DEFAULT_REQUANT, schedule: Any = None) -> GeneratedModel:
     """Write ``model.c`` (weights, arena, ``tm_model_run``) and ``model.json`` into ``out_dir``.
 
     ``requant`` picks the conv/dense rescale: ``"float"`` (the default: onnxruntime's float32
     product rounded half to even on the Cortex-M4F's FPU, bit-exact with onnxruntime) or
     ``"fixed"`` (31-bit multiplier + shift, integer only, runs on any core; may differ from
     onnxruntime by 1 LSB where ``acc * r`` sits on a rounding boundary, a few LSB at the output).
+
+    ``schedule`` (a :class:`.schedule.PatchSchedule` of this model's graph) runs the patch
+    region patch by patch (MCUNetV2): per patch, each region layer is called on its
+    receptive-field window with the padding left at the tensor's borders, into small per-patch
+    buffers, and the tile is pasted into the whole split tensor; the arena is planned from
+    the schedule's lifetimes. ``None`` or a whole-tensor fallback runs layer by layer.
 
     Example:
         >>> # gen = generate_c("artifacts/onnx/kws_int8.onnx", "artifacts/firmware/kws")
@@ -784,21 +830,44 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
     _check_requant(requant)
     if not isinstance(model, Int8Model):
         model = parse_int8_onnx(model)
+    if schedule is not None and schedule.patched:
+        names = [op.name for op in schedule.graph.ops]
+        if names != [l.name for l in model.layers]:
+            raise ValueError("the schedule was planned for another graph: plan it with "
+                             "schedule.plan_patches(schedule.graph_from_int8(model), grid)")
+    else:
+        schedule = None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_model_arena(model, alignment)
+    if schedule is None:
+        plan = plan_model_arena(model, alignment)
+    else:
+        from ..cost import patch_schedule_lifetimes, plan_arena
+
+        plan = plan_arena(patch_schedule_lifetimes(schedule), alignment=alignment)
+        plan.validate()
     offsets = dict(plan.offsets)
+    n_region = schedule.split + 1 if schedule is not None else 0
     # im2col scratch: two output pixels at a time (see tm_conv2d)
     col_entries = 2 * max([(int(np.prod(l.params["w"].shape[1:])) + 3) // 4 * 4 for l in model.layers
                            if l.kind in ("conv", "dense")] + [4])
-    # ... and the depthwise 3x3 kernel's one-channel plane (see tm_dwconv3x3)
+    # ... and the depthwise 3x3 kernel's one-channel plane (see tm_dwconv3x3), sized by the
+    # output it computes at once: the whole tensor, or a patch region layer's largest tile
     col_entries = max([col_entries] + [dw3x3_plane_entries(*model.tensors[l.output].shape[1:], l.params["stride"][0],
                                                            model.tensors[l.output].shape[0])
-                                       for l in model.layers if dw3x3_fast_path(l)])
+                                       for i, l in enumerate(model.layers) if dw3x3_fast_path(l) and i >= n_region])
+    if schedule is not None:
+        for steps in schedule.geometry:
+            for a, geo in zip(schedule.template, steps):
+                layer = model.layers[a.op_index]
+                if a.kind == "op" and dw3x3_fast_path(layer):
+                    col_entries = max(col_entries, dw3x3_plane_entries(geo[2].h, geo[2].w, layer.params["stride"][0],
+                                                                       model.tensors[layer.output].shape[0]))
     col_entries += col_entries % 2  # whole words
     arena = max(int(plan.total_bytes), 4)
+    how = "" if schedule is None else f", {schedule.grid[0]}x{schedule.grid[1]} patches over layers 0-{schedule.split}"
     parts = [f"/* Generated by tinyml_helpers.deploy.codegen from {Path(model.source).name or 'an ONNX model'}.\n"
-             f" * {len(model.layers)} layers, {model.macs:,} MACs, arena {arena:,} B. Do not edit. */\n"
+             f" * {len(model.layers)} layers, {model.macs:,} MACs, arena {arena:,} B{how}. Do not edit. */\n"
              "#include <stdint.h>\n#include \"tm_kernels.h\"\n\n",
              f"#define TM_ARENA_BYTES {arena}\n",
              f"__attribute__((aligned(8))) int8_t tm_arena[TM_ARENA_BYTES];\n",
@@ -811,7 +880,12 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
     for i in range(len(model.layers)):
         defs, call = layer_c_source(model, i, offsets, requant)
         parts.append(defs + "\n")
-        calls.append(f"    tm_layer_mark({i});\n    {call}\n")
+        if i >= n_region:
+            calls.append(f"    tm_layer_mark({i});\n    {call}\n")
+    if schedule is not None:
+        patch_defs, patch_calls = _patch_calls(model, schedule, offsets, requant)
+        parts.append(patch_defs + "\n")
+        calls = patch_calls + calls
     parts.append("__attribute__((used)) void tm_model_run(void) {\n" + "".join(calls)
                  + f"    tm_layer_mark({len(model.layers)});\n}}\n")
     c_path = atomic_write_text(out_dir / "model.c", "".join(parts))
@@ -832,5 +906,63 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
         "buffers": [{"name": t.name, "offset": offsets[t.name], "size": t.size_bytes,
                      "first": t.first, "last": t.last} for t in plan.lifetimes],
     }
+    if schedule is not None:
+        manifest["schedule"] = {"grid": list(schedule.grid), "split": schedule.split,
+                                "n_patches": schedule.n_patches, "extra_macs": schedule.extra_macs,
+                                "mac_overhead": schedule.mac_overhead, "peak_bytes": schedule.peak_bytes}
     manifest_path = atomic_write_json(out_dir / "model.json", manifest)
-    return GeneratedModel(model, c_path, manifest_path, plan, arena, col_entries * 2, manifest, requant)
+    return GeneratedModel(model, c_path, manifest_path, plan, arena, col_entries * 2, manifest, requant, schedule)
+
+
+def _patch_calls(model: Int8Model, schedule: Any, offsets: dict[str, int],
+                 requant: str) -> tuple[str, list[str]]:
+    """Per-patch parameter structs and the calls of the patch phase, patch after patch.
+
+    Every patch runs the schedule's template: crops (``tm_copy2d`` from a bigger buffer into a
+    small one), the region's layers on their windows, and the paste of the tile into the
+    whole split tensor. Each action is preceded by the mark of the layer it serves, so the
+    emulator's per-layer counts include the copies and the recomputed halos."""
+    graph = schedule.graph
+    structs: dict[tuple, str] = {}
+    defs: list[str] = []
+    calls: list[str] = []
+
+    def ptr(buf: str) -> str:
+        return f"tm_arena + {offsets[buf]}"
+
+    def struct_for(index: int, in_chw: tuple, out_chw: tuple, pads: tuple) -> str:
+        key = (index, in_chw, out_chw, pads[0], pads[1])
+        if key not in structs:  # interior patches share one geometry
+            name = f"{_cident(index)}_q{sum(1 for k in structs if k[0] == index)}"
+            structs[key] = name
+            defs.append(_conv_struct_c(name, model.layers[index], in_chw, out_chw, pads[0], pads[1]))
+        return structs[key]
+
+    for p, steps in enumerate(schedule.geometry):
+        calls.append(f"    /* patch {p + 1} of {schedule.n_patches} */\n")
+        for a, geo in zip(schedule.template, steps):
+            calls.append(f"    tm_layer_mark({a.op_index});\n")
+            if a.kind == "crop":
+                src_box, box = geo
+                c = graph.shapes[a.tensor][0]
+                calls.append(f"    tm_copy2d({ptr(a.inputs[0])}, {src_box.w}, {box.y0 - src_box.y0}, "
+                             f"{box.x0 - src_box.x0}, {ptr(a.output)}, {box.w}, 0, 0, {box.h}, {box.w}, {c});\n")
+            elif a.kind == "paste":
+                (tile,) = geo
+                c, _, w = graph.shapes[a.tensor]
+                calls.append(f"    tm_copy2d({ptr(a.inputs[0])}, {tile.w}, 0, 0, {ptr(a.output)}, {w}, "
+                             f"{tile.y0}, {tile.x0}, {tile.h}, {tile.w}, {c});\n")
+            else:
+                in_boxes, pads, out_box = geo
+                layer = model.layers[a.op_index]
+                in_c = model.tensors[layer.inputs[0]].shape[0]
+                out_c = model.tensors[layer.output].shape[0]
+                ref = ""
+                if layer.kind in ("conv", "dwconv"):
+                    ref = "&" + struct_for(a.op_index, (in_c, in_boxes[0].h, in_boxes[0].w),
+                                           (out_c, out_box.h, out_box.w), pads)
+                call = _layer_call(model, a.op_index, requant, [ptr(n) for n in a.inputs], ptr(a.output), ref,
+                                   (in_boxes[0].h, in_boxes[0].w), pads, (out_box.h, out_box.w))
+                calls.append(f"    {call}\n")
+    return "/* patch-based execution (deploy/schedule.py): one parameter set per patch geometry */\n" \
+        + "".join(defs), calls

@@ -252,6 +252,15 @@ class Firmware:
         untouched = len(stack) - len(stack.lstrip(bytes([STACK_PAINT])))
         per_layer = [b[1] - a[1] for a, b in zip(marks, marks[1:])]
         per_layer_cycles = [b[2] - a[2] for a, b in zip(marks, marks[1:])]
+        if [m[0] for m in marks] != list(range(len(marks))):
+            # patch-based firmware marks a layer once per patch (and per crop or paste it
+            # needs): add up each layer's stretches; the last mark is the layer count
+            n = max(m[0] for m in marks)
+            per_layer, per_layer_cycles = [0] * n, [0] * n
+            for a, b in zip(marks, marks[1:]):
+                if 0 <= a[0] < n:
+                    per_layer[a[0]] += b[1] - a[1]
+                    per_layer_cycles[a[0]] += b[2] - a[2]
         return RunStats(instructions=counter.instructions, per_layer=per_layer,
                         peak_stack_bytes=(estack - sstack) - untouched, cycles=counter.cycles,
                         per_layer_cycles=per_layer_cycles)

@@ -59,13 +59,16 @@ class Deployment:
 
 def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain.MemoryLayout | None = None,
                 opt: str = "-O2", probe_input: np.ndarray | None = None,
-                requant: str = "float") -> Deployment:
+                requant: str = "float", patches: Any = None) -> Deployment:
     """int8 ONNX file -> C -> Cortex-M4 ELF -> emulator, with one counted inference.
 
     ``probe_input`` (float, one example, NCHW) is the input of the counted run (zeros if
     None); the instruction count of these kernels does not depend on the data values.
     ``requant="float"`` (default) rescales conv/dense outputs like onnxruntime on the FPU
     (bit-exact); ``"fixed"`` uses integer multipliers and shifts (see ``codegen.generate_c``).
+    ``patches`` runs the first layers patch by patch (MCUNetV2, see ``deploy.schedule``): a
+    grid (``4`` or ``(rows, cols)``) planned here, or a ``PatchSchedule`` planned on this
+    file's graph; ``None`` (default) runs every layer on whole tensors.
 
     Example:
         >>> # dep = deploy_onnx("artifacts/onnx/kws_int8.onnx", "artifacts/firmware/kws")
@@ -81,7 +84,13 @@ def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain
     # the same folder, or a crash half way, can no longer pair a new model.json with an old
     # ELF or make us load someone else's ELF (issue #17).
     with private_dir(out_dir) as build:
-        generated = codegen.generate_c(model, build, requant=requant)
+        plan = None
+        if patches is not None:
+            from . import schedule as schedule_mod
+
+            plan = patches if isinstance(patches, schedule_mod.PatchSchedule) else \
+                schedule_mod.plan_patches(schedule_mod.graph_from_int8(model), patches)
+        generated = codegen.generate_c(model, build, requant=requant, schedule=plan)
         elf = toolchain.compile_firmware([generated.c_path], build / ELF_NAME, layout=layout, opt=opt)
         manifest = {**generated.manifest, "elf_sha256": sha256_file(elf)}  # binds model.json to the ELF
         atomic_write_json(generated.manifest_path, manifest)

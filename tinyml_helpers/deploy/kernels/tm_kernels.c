@@ -861,6 +861,17 @@ void tm_clamp(const int8_t *in, int8_t *out, int32_t n, int32_t lo, int32_t hi) 
     for (int32_t i = 0; i < n; i++) out[i] = tm_saturate(in[i], lo, hi);
 }
 
+/* Patch-based execution (deploy/schedule.py): copy an h x w window of c channels between two
+ * channels-last tensors of different widths. A crop reads a patch's receptive field out of a
+ * bigger tensor into a small contiguous buffer; a paste writes a finished tile into the whole
+ * split tensor. Each window row is one contiguous run of w * c bytes. */
+void tm_copy2d(const int8_t *src, int32_t src_w, int32_t sy, int32_t sx, int8_t *dst, int32_t dst_w,
+               int32_t dy, int32_t dx, int32_t h, int32_t w, int32_t c) {
+    const int32_t run = w * c;
+    for (int32_t y = 0; y < h; y++)
+        memcpy(dst + ((dy + y) * dst_w + dx) * c, src + ((sy + y) * src_w + sx) * c, (unsigned int)run);
+}
+
 #if !defined(TM_HOST_BUILD)
 /* The compiler may turn struct copies and loops into calls to these; no libc here. */
 void *memcpy(void *dst, const void *src, unsigned int n) {

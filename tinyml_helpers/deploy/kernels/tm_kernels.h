@@ -77,6 +77,11 @@ void tm_pad2d(const int8_t *in, int8_t *out, int32_t in_h, int32_t in_w, int32_t
 /* Clamp (ReLU / ReLU6 / Clip on a quantized tensor), in place allowed. */
 void tm_clamp(const int8_t *in, int8_t *out, int32_t n, int32_t lo, int32_t hi);
 
+/* Copy an h x w window of c channels from (sy, sx) of a src_w-wide tensor to (dy, dx) of a
+ * dst_w-wide one: the crop and paste steps of patch-based execution (schedule.py). */
+void tm_copy2d(const int8_t *src, int32_t src_w, int32_t sy, int32_t sx, int8_t *dst, int32_t dst_w,
+               int32_t dy, int32_t dx, int32_t h, int32_t w, int32_t c);
+
 void *memcpy(void *dst, const void *src, unsigned int n);
 void *memset(void *dst, int v, unsigned int n);
 #endif
