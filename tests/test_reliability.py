@@ -659,3 +659,32 @@ def test_bad_input_counts():
     counts = {c: sum(1 for row in BAD_INPUTS if row[1] == c) for c in (CLEAR, CONVERTED, REFUSED)}
     counts[CLEAR] += len(ONNX_CASES)
     assert counts == {CLEAR: 10 + len(ONNX_CASES), CONVERTED: 8, REFUSED: 6}, counts
+
+
+def test_manifest_updates_from_parallel_scripts_keep_every_entry(tmp_path, monkeypatch):
+    # Teacher, PhiNet and leave-one-out scripts run side by side; an unlocked read-modify-write of
+    # data/manifest.json could drop the entry another process had just added.
+    import json
+    import threading
+
+    from tinyml_helpers.data import manifest as mf
+
+    monkeypatch.setenv("TINYML_DATA", str(tmp_path))
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": {}}))
+    names = [f"file{i}.bin" for i in range(8)]
+    for name in names:
+        (tmp_path / name).write_bytes(name.encode())
+    real_load = mf.load_manifest
+
+    def slow_load(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        threading.Event().wait(0.02)  # widen the window between read and write
+        return loaded
+
+    monkeypatch.setattr(mf, "load_manifest", slow_load)
+    threads = [threading.Thread(target=mf.update_manifest, args=({name: None}, "test", "MIT")) for name in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(json.loads((tmp_path / "manifest.json").read_text())["files"]) == names

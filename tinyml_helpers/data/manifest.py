@@ -93,25 +93,30 @@ def update_manifest(entries: Mapping[str, Mapping[str, Any] | None], made_by: st
         >>> #                 made_by="python -m tinyml_helpers.scripts.make_fashion_subset",
         >>> #                 licence="MIT", what="Fashion-MNIST subset")
     """
-    manifest = load_manifest()
-    root = config.data_dir()
-    for relpath, extra in entries.items():
-        path = root / relpath
-        if not path.exists():
-            raise FileNotFoundError(f"cannot add {relpath} to the manifest: {path} does not exist")
-        old = manifest["files"].get(relpath, {})
-        entry = {**old, "sha256": sha256_file(path), "bytes": path.stat().st_size,
-                 "made_by": made_by, "licence": licence}
-        description = what.get(relpath, "") if isinstance(what, Mapping) else what
-        if description:
-            entry["what"] = description
-        entry.setdefault("what", "")
-        for key in ("what",):
-            if extra and key in extra:
-                entry[key] = extra[key]
-        manifest["files"][relpath] = entry
-    manifest["files"] = dict(sorted(manifest["files"].items()))
-    atomic_write_json(manifest_path(), manifest)
+    from filelock import FileLock
+
+    # Training scripts run side by side (teacher, PhiNet, leave-one-out): without the lock each
+    # read-modify-write could drop the entry another process had just added.
+    with FileLock(str(manifest_path()) + ".lock", timeout=600):
+        manifest = load_manifest()
+        root = config.data_dir()
+        for relpath, extra in entries.items():
+            path = root / relpath
+            if not path.exists():
+                raise FileNotFoundError(f"cannot add {relpath} to the manifest: {path} does not exist")
+            old = manifest["files"].get(relpath, {})
+            entry = {**old, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+                     "made_by": made_by, "licence": licence}
+            description = what.get(relpath, "") if isinstance(what, Mapping) else what
+            if description:
+                entry["what"] = description
+            entry.setdefault("what", "")
+            for key in ("what",):
+                if extra and key in extra:
+                    entry[key] = extra[key]
+            manifest["files"][relpath] = entry
+        manifest["files"] = dict(sorted(manifest["files"].items()))
+        atomic_write_json(manifest_path(), manifest)
     return manifest
 
 
