@@ -58,3 +58,54 @@ def test_fast_kernels_on_the_emulated_chip_match_the_simulation(tmp_path):
         x = dep.model.quantize_input(rng.normal(size=shape).astype(np.float32))
         want, _ = codegen.simulate(dep.model, x, requant="float")
         np.testing.assert_array_equal(dep.firmware.infer(x), want)
+
+
+class WideNet(nn.Module):
+    """The asm paths OddNet does not reach: pointwise convs whose K / 4 is odd and at least 3
+    (the odd group before the unrolled loop of the channel-pair block), the one-channel 1x1 conv
+    over a pixel count that is not a multiple of 4, and four-channel plane fills on inputs of
+    odd and even width with channel counts 12 and 10 (three or two fills, then single planes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.expand = nn.Sequential(nn.Conv2d(1, 12, 1), nn.ReLU6())              # one channel, 1x1
+        self.dw1 = nn.Sequential(nn.Conv2d(12, 12, 3, padding=1, groups=12), nn.ReLU6())
+        self.pw1 = nn.Conv2d(12, 10, 1)                                            # K = 12: K / 4 = 3
+        self.dw2 = nn.Sequential(nn.Conv2d(10, 10, 3, stride=2, padding=1, groups=10), nn.ReLU6())
+        self.pw2 = nn.Conv2d(10, 9, 1)                                             # K = 10 -> 12, odd cout
+        self.pw3 = nn.Conv2d(9, 21, 1)                                             # K = 9 -> 12
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(21, 4))
+
+    def forward(self, x):
+        return self.head(self.pw3(self.pw2(self.dw2(self.pw1(self.dw1(self.expand(x)))))))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 9, 7), (1, 1, 10, 8)], ids=["9x7", "10x8"])
+def test_wide_fast_kernel_paths_on_the_emulated_chip_match_the_simulation(tmp_path, shape):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    torch.manual_seed(1)
+    fp32, pre, int8 = tmp_path / "f.onnx", tmp_path / "p.onnx", tmp_path / "q.onnx"
+    torch.onnx.export(WideNet().eval(), torch.randn(*shape), str(fp32), input_names=["x"], output_names=["y"],
+                      dynamo=False, opset_version=13)
+    quant_pre_process(str(fp32), str(pre))
+    rng = np.random.default_rng(1)
+    cal = iter([{"x": rng.normal(size=shape).astype(np.float32)} for _ in range(8)])
+
+    class Reader(CalibrationDataReader):
+        def get_next(self):
+            return next(cal, None)
+
+    quantize_static(str(pre), str(int8), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    dep = pipeline.deploy_onnx(int8, tmp_path / "fw", layout=toolchain.MemoryLayout(
+        flash_bytes=64 * 1024, ram_bytes=32 * 1024, stack_bytes=4 * 1024))
+    convs = [l for l in dep.model.layers if l.kind == "conv"]
+    assert dep.model.tensors[convs[0].inputs[0]].shape[0] == 1            # the one-channel 1x1 conv
+    assert any((int(np.prod(l.params["w"].shape[1:])) + 3) // 4 % 2 == 1 for l in convs[1:])
+    assert all(codegen.dw3x3_fast_path(l) for l in dep.model.layers if l.kind == "dwconv")
+    for i in range(4):
+        x = dep.model.quantize_input(rng.normal(size=shape).astype(np.float32))
+        want, _ = codegen.simulate(dep.model, x, requant="float")
+        np.testing.assert_array_equal(dep.firmware.infer(x), want)

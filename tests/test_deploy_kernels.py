@@ -83,6 +83,13 @@ CONV_CASES = [  # (H, W, Cin, Cout, kh, kw, stride, pads (t, l, b, r), dilation)
     (9, 8, 5, 3, 3, 2, (2, 1), (0, 1, 2, 0), (1, 1)),
     (8, 8, 4, 6, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2)),
     (3, 3, 13, 1, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1)),
+    # one input channel, 1x1 (tm_conv1x1_c1): pixel counts with and without a remainder of 4,
+    # odd and even channel counts; stride 2 and padding take the general path
+    (6, 7, 1, 5, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1)),
+    (4, 4, 1, 8, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1)),
+    (1, 3, 1, 3, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1)),
+    (7, 5, 1, 4, 1, 1, (2, 2), (0, 0, 0, 0), (1, 1)),
+    (5, 5, 1, 3, 1, 1, (1, 1), (1, 1, 1, 1), (1, 1)),
 ]
 
 
