@@ -54,6 +54,12 @@ def test_fast_kernels_on_the_emulated_chip_match_the_simulation(tmp_path):
     kinds = [(l.kind, tuple(l.params.get("stride", ()))) for l in dep.model.layers]
     assert ("dwconv", (2, 2)) in kinds and ("dwconv", (1, 1)) in kinds and ("add", ()) in kinds
     assert all(codegen.dw3x3_fast_path(l) for l in dep.model.layers if l.kind == "dwconv")
+    # the cost table's kinds, from the PyTorch model and from what codegen deployed, agree
+    from tinyml_helpers.deploy import kernel_costs
+    # (torch_layer_costs sees residual adds only in micromind blocks; OddNet's is in forward)
+    deployed = [r.kind for r in kernel_costs.deployed_layer_costs(dep) if r.kind != "add"]
+    assert deployed == [r.kind for r in kernel_costs.torch_layer_costs(OddNet(), shape[1:])]
+    assert deployed[1] == "conv1x1c1"
     for i in range(4):
         x = dep.model.quantize_input(rng.normal(size=shape).astype(np.float32))
         want, _ = codegen.simulate(dep.model, x, requant="float")
@@ -105,6 +111,11 @@ def test_wide_fast_kernel_paths_on_the_emulated_chip_match_the_simulation(tmp_pa
     assert dep.model.tensors[convs[0].inputs[0]].shape[0] == 1            # the one-channel 1x1 conv
     assert any((int(np.prod(l.params["w"].shape[1:])) + 3) // 4 % 2 == 1 for l in convs[1:])
     assert all(codegen.dw3x3_fast_path(l) for l in dep.model.layers if l.kind == "dwconv")
+    # the cost table's kinds, from the PyTorch model and from what codegen deployed, agree
+    from tinyml_helpers.deploy import kernel_costs
+    deployed = [r.kind for r in kernel_costs.deployed_layer_costs(dep)]
+    assert deployed == [r.kind for r in kernel_costs.torch_layer_costs(WideNet(), shape[1:])]
+    assert deployed[0] == "conv1x1c1"
     for i in range(4):
         x = dep.model.quantize_input(rng.normal(size=shape).astype(np.float32))
         want, _ = codegen.simulate(dep.model, x, requant="float")

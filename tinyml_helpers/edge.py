@@ -243,7 +243,7 @@ def energy_per_mac_j(cycles_per_mac: float, mcu: str | MCU = "nRF52840") -> floa
 
 # Layer kinds whose "MACs" in the cost table are multiply-accumulates; the others (residual
 # add, average pool, ...) count element operations there, which MAC counts leave out.
-_MAC_KINDS = ("conv1x1", "conv", "dw3x3s1", "dw3x3s2", "dwconv", "dense")
+_MAC_KINDS = ("conv1x1", "conv1x1c1", "conv", "dw3x3s1", "dw3x3s2", "dwconv", "dense")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A layer's cycles are modelled as a line in what its kernel loops over (``cycles_per_mac x
 MACs + cycles_per_output x outputs + cycles_per_pixel x output positions + cycles_per_input x
 input elements + cycles_per_channel x channels + ... + cycles_per_layer``), one line per kind (the firmware's kernels: pointwise
-conv, general conv, depthwise 3x3 at stride 1 and 2, other depthwise, dense, residual add,
+conv, pointwise conv of a one-channel input (``conv1x1c1``: one MAC per output, its own kernel), general conv, depthwise 3x3 at stride 1 and 2, other depthwise, dense, residual add,
 global average pool). The coefficients are **measured**: :func:`measure_cost_table` deploys
 representative networks (random-weight PhiNets of several widths and the DS-CNN, int8 through
 onnxruntime) on the emulator, reads each layer's cycles from the timing model
@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 __all__ = ["LayerCost", "COST_TABLE_PATH", "layer_kind", "deployed_layer_costs", "torch_layer_costs",
-           "fit_cost_table", "load_cost_table", "predict_cycles", "measure_cost_table", "KINDS", "FEATURES"]
+           "fit_cost_table", "load_cost_table", "predict_cycles", "measure_cost_table", "KINDS", "FEATURES",
+           "KIND_FALLBACK"]
 
 COST_TABLE_PATH = Path(__file__).resolve().parent / "kernel_costs.json"
-KINDS = ("conv1x1", "conv", "dw3x3s1", "dw3x3s2", "dwconv", "dense", "add", "gap", "maxpool", "pad", "clamp")
+KINDS = ("conv1x1", "conv1x1c1", "conv", "dw3x3s1", "dw3x3s2", "dwconv", "dense", "add", "gap", "maxpool", "pad", "clamp")
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,12 @@ def layer_kind(layer: Any) -> str:
     from .codegen import dw3x3_fast_path
 
     if layer.kind == "conv":
-        return "conv1x1" if tuple(layer.params["kernel"]) == (1, 1) else "conv"
+        if tuple(layer.params["kernel"]) != (1, 1):
+            return "conv"
+        w = layer.params.get("w")
+        one_channel = (w is not None and w.shape[-1] == 1 and tuple(layer.params["stride"]) == (1, 1)
+                       and not any(layer.params["pads"]))
+        return "conv1x1c1" if one_channel else "conv1x1"   # tm_conv1x1_c1 runs the one-channel case
     if layer.kind == "dwconv":
         if dw3x3_fast_path(layer):
             return f"dw3x3s{layer.params['stride'][0]}"
@@ -137,6 +143,9 @@ def torch_layer_costs(model: Any, input_shape: Sequence[int]) -> list[LayerCost]
             rows.append(LayerCost(kind, outputs * kh * kw, outputs, pixels=pixels, inputs=inputs, channels=channels))
         elif m.groups == 1:
             kind = "conv1x1" if (kh, kw) == (1, 1) else "conv"
+            no_pad = isinstance(m.padding, str) or not any(m.padding)   # "same"/"valid": no pad at 1x1
+            if kind == "conv1x1" and m.in_channels == 1 and tuple(m.stride) == (1, 1) and no_pad:
+                kind = "conv1x1c1"
             k = kh * kw * m.in_channels
             rows.append(LayerCost(kind, outputs * k, outputs, pixels=pixels, inputs=inputs, channels=channels,
                                   odd_macs=pixels * k if channels % 2 else 0))
@@ -231,8 +240,15 @@ def load_cost_table(path: str | Path | None = None) -> dict[str, Any]:
     return json.loads(_load(str(p)))
 
 
+# A kind newer than a table falls back to the kind its layers were measured under before it had
+# a kernel of its own (the one-channel 1x1 conv went through the general pointwise kernel), so a
+# table measured before the kernel existed predicts what it did then.
+KIND_FALLBACK = {"conv1x1c1": "conv1x1"}
+
+
 def predict_cycles(layers: Iterable[LayerCost], table: dict[str, Any] | None = None) -> float:
     """Predicted cycles of a list of layers from a cost table (default: the shipped one).
+    A kind the table lacks uses :data:`KIND_FALLBACK` when it names one.
 
     Example:
         >>> t = {"kinds": {"add": {"cycles_per_mac": 0.0, "cycles_per_output": 3.0, "cycles_per_layer": 40.0}}}
@@ -243,6 +259,8 @@ def predict_cycles(layers: Iterable[LayerCost], table: dict[str, Any] | None = N
     total = 0.0
     for r in layers:
         k = table["kinds"].get(r.kind)
+        if k is None and r.kind in KIND_FALLBACK:
+            k = table["kinds"].get(KIND_FALLBACK[r.kind])
         if k is None:
             raise KeyError(f"the cost table has no entry for layer kind {r.kind!r}; re-measure it with "
                            "python -m tinyml_helpers.scripts.measure_kernel_costs")
