@@ -312,4 +312,6 @@ def test_the_pixel_pair_smlad_loop_is_written_once():
     # kernels; a fix to one copy would silently miss the other. One macro holds it now.
     src = (toolchain.KERNEL_DIR / "tm_kernels.c").read_text()
     assert src.count('"1:\\n\\t" TM_PAIR_BODY TM_PAIR_BODY') == 1
+    assert src.count('"2:\\n\\t" TM_PAIR_BODY TM_PAIR_BODY') == 1   # TM_PAIRS_ASM: the float block's loop
+    assert src.count("#define TM_PAIR_BODY") == 1
     assert src.count("TM_PAIR_MACS(K4);") == 2   # tm_conv_pixel_pair_body and tm_conv_pairs_k4_float

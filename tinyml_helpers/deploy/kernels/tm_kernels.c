@@ -226,7 +226,8 @@ static void tm_conv_pixel(const int16_t *col, int32_t K, int32_t cout, const int
  * works on the caller's own locals (wp, c0, c1 and a00..a11, which it advances and
  * accumulates), so the compiler sees exactly the code it saw when the loop was written out
  * twice; an always-inline helper taking pointers to them compiled to 4-20 bytes more per
- * caller and a different register allocation. */
+ * caller and a different register allocation. The float-rescale block over all channel pairs
+ * (TM_PAIRS_ASM) runs the same TM_PAIR_BODY inside its own loop, which also holds the rescale. */
 #define TM_PAIR_MACS(K4)                                                                              \
     do {                                                                                              \
         int32_t n = (K4) >> 1;                                                                        \

@@ -35,7 +35,9 @@ static inline int32_t tm_requantize(int32_t acc, int32_t mult, int32_t shift) {
 /* Standard convolution (group = 1), also used for dense layers (1x1 spatial). `col` is an
  * int16 scratch buffer of at least 2*Kp entries, Kp = kh*kw*in_c rounded up to a multiple of 4
  * (two output pixels at a time). Weights: [out_c][kh][kw][in_c], each row zero-padded to Kp,
- * groups of 4 along K permuted to (w0, w2, w1, w3) (codegen.pack_conv_weights). */
+ * groups of 4 along K permuted to (w0, w2, w1, w3) (codegen.pack_conv_weights). A 1x1 conv at
+ * stride 1 without padding widens pixel pairs straight from the input (no im2col window), and
+ * with one input channel runs a loop of its own (one MAC per output: no dot product to speed). */
 void tm_conv2d(const tm_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                const int32_t *mult, const int32_t *shift, int8_t *out, int16_t *col);
 
