@@ -86,7 +86,9 @@ class WideNet(nn.Module):
         return self.head(self.pw3(self.pw2(self.dw2(self.pw1(self.dw1(self.expand(x)))))))
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 9, 7), (1, 1, 10, 8)], ids=["9x7", "10x8"])
+# heights: quads and single pixels (9, 10, 5), quads only (8, 4), single pixels only (3, 2)
+@pytest.mark.parametrize("shape", [(1, 1, 9, 7), (1, 1, 10, 8), (1, 1, 8, 6), (1, 1, 3, 5)],
+                         ids=["9x7", "10x8", "8x6", "3x5"])
 def test_wide_fast_kernel_paths_on_the_emulated_chip_match_the_simulation(tmp_path, shape):
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process

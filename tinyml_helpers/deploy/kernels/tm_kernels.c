@@ -726,6 +726,26 @@ static void tm_dw_fill_plane(const tm_conv_params *p, const int8_t *in, int32_t 
     "ldr %[x], [%[ctx], #12]\n\tsubs %[x], %[x], #1\n\tstr %[x], [%[ctx], #12]\n\t"               \
     "bne 2b\n\t"
 
+/* Every column of one channel: the quads of a column (if any), then its single pixels, then the
+ * next column, with the channel's constants and column pointers in the context array:
+ * ctx = {bias, output zero point, output row stride, (scratch: quad end / single count),
+ * single pixels per column, plane column pointer, output column pointer, output end, plane bytes
+ * per column step, output bytes per column step, output bytes spanned by a column's quads}.
+ * One asm block per channel instead of two per column: the compiler reloaded the weights and
+ * rewrote the context around each block, ~40 instructions per column. */
+#define TM_DWC_CHANNEL(ROWS, SINGLE_ADVANCE)                                                       \
+    "0:\n\t"                                                                                      \
+    "ldr %[q], [%[ctx], #20]\n\tldr %[o], [%[ctx], #24]\n\t"                                     \
+    "ldr %[x], [%[ctx], #40]\n\tadd %[x], %[o], %[x]\n\tstr %[x], [%[ctx], #12]\n\t"              \
+    "cmp %[o], %[x]\n\tbeq 3f\n\t"                                                                \
+    TM_DWC_HEAD ROWS TM_DWC_TAIL                                                                   \
+    "3:\n\tldr %[x], [%[ctx], #16]\n\tcmp %[x], #0\n\tbeq 4f\n\tstr %[x], [%[ctx], #12]\n\t"     \
+    TM_DWC_SINGLE(SINGLE_ADVANCE)                                                                  \
+    "4:\n\t"                                                                                      \
+    "ldr %[x], [%[ctx], #20]\n\tldr %[a0], [%[ctx], #32]\n\tadd %[x], %[x], %[a0]\n\tstr %[x], [%[ctx], #20]\n\t" \
+    "ldr %[x], [%[ctx], #24]\n\tldr %[a0], [%[ctx], #36]\n\tadd %[x], %[x], %[a0]\n\tstr %[x], [%[ctx], #24]\n\t" \
+    "ldr %[a0], [%[ctx], #28]\n\tcmp %[x], %[a0]\n\tbne 0b\n\t"
+
 /* One channel: every output pixel. Four vertically adjacent pixels per pass share the plane
  * rows they read (stride 1: 6 rows for 4 pixels, each row feeding up to three of them), which
  * works whatever the output width (the DS-CNN's is 5). `s` and `mode` are constants at each
@@ -737,56 +757,40 @@ static inline __attribute__((always_inline)) void tm_dw3x3_channel(
     const uint32_t wt = tm_read32(wc + 6), wu = tm_read32(wc + 8);  /* (w02, w12), (w22, 0) */
     const int32_t rs = ow * C;                /* output row stride */
     const int32_t oh4 = oh & ~3;
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FP) && !defined(TM_HOST_BUILD)
+    if (mode == TM_RQ_FLOAT) {
+        /* The whole channel, every column, in one asm block (TM_DWC_CHANNEL): the weights stay
+         * in registers from the first column to the last. */
+        int32_t ctx[11] = {b, zp_out, rs, 0, oh - oh4, (int32_t)(intptr_t)plane, (int32_t)(intptr_t)out,
+                           (int32_t)(intptr_t)(out + ow * C), 2 * s, C, oh4 * rs};
+        const int16_t *q;
+        int8_t *o;
+        int32_t a0, a1, a2, a3;
+        uint32_t x;
+        float f;
+        const uint32_t sb = (uint32_t)cols * 2;
+        if (s == 1) {
+            __asm volatile(TM_DWC_CHANNEL(TM_DWC_ROWS_S1, "sub %[q], %[q], %[sb]\n\t")  /* single: one row down */
+                : [q] "=&r"(q), [o] "=&r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),
+                  [a3] "=&r"(a3), [x] "=&r"(x), [f] "=&t"(f)
+                : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
+                  [scale] "t"(scale), [ctx] "r"(ctx)
+                : "cc", "memory", "s12", "s13", "s14", "s15");
+        } else {
+            __asm volatile(TM_DWC_CHANNEL(TM_DWC_ROWS_S2, "")                           /* two rows down: there */
+                : [q] "=&r"(q), [o] "=&r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),
+                  [a3] "=&r"(a3), [x] "=&r"(x), [f] "=&t"(f)
+                : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
+                  [scale] "t"(scale), [ctx] "r"(ctx)
+                : "cc", "memory", "s12", "s13", "s14", "s15");
+        }
+        return;
+    }
+#endif
     for (int32_t ox = 0; ox < ow; ox++) {
         const int16_t *col = plane + ox * s;
         int8_t *o = out + ox * C;
         int32_t oy = 0;
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FP) && !defined(TM_HOST_BUILD)
-        if (mode == TM_RQ_FLOAT) {
-            const int16_t *q = col;
-            /* bias, zero point, output row stride, then where the quads end (the single pixels'
-             * loop below reuses the last entry as its count) */
-            int32_t ctx[4] = {b, zp_out, rs, (int32_t)(intptr_t)(o + oh4 * rs)};
-            int32_t a0, a1, a2, a3;
-            uint32_t x;
-            float f;
-            const uint32_t sb = (uint32_t)cols * 2;
-            if (oh4 == 0) {
-                /* no four-pixel pass: only the single pixels below */
-            } else if (s == 1) {
-                __asm volatile(TM_DWC_HEAD TM_DWC_ROWS_S1 TM_DWC_TAIL
-                    : [q] "+r"(q), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),
-                      [a3] "=&r"(a3), [x] "=&r"(x)
-                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
-                      [scale] "t"(scale), [ctx] "r"(ctx)
-                    : "cc", "memory", "s12", "s13", "s14", "s15");
-            } else {
-                __asm volatile(TM_DWC_HEAD TM_DWC_ROWS_S2 TM_DWC_TAIL
-                    : [q] "+r"(q), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2),
-                      [a3] "=&r"(a3), [x] "=&r"(x)
-                    : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
-                      [scale] "t"(scale), [ctx] "r"(ctx)
-                    : "cc", "memory", "s12", "s13", "s14", "s15");
-            }
-            if (oh > oh4) {
-                ctx[3] = oh - oh4;
-                if (s == 1) {
-                    __asm volatile(TM_DWC_SINGLE("sub %[q], %[q], %[sb]\n\t")  /* next pixel: one row down */
-                        : [q] "+r"(q), [o] "+r"(o), [a0] "=&r"(a0), [x] "=&r"(x), [f] "=&t"(f)
-                        : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
-                          [scale] "t"(scale), [ctx] "r"(ctx)
-                        : "cc", "memory");
-                } else {
-                    __asm volatile(TM_DWC_SINGLE("")                             /* two rows down: already there */
-                        : [q] "+r"(q), [o] "+r"(o), [a0] "=&r"(a0), [x] "=&r"(x), [f] "=&t"(f)
-                        : [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [wt] "r"(wt), [wu] "r"(wu), [sb] "r"(sb),
-                          [scale] "t"(scale), [ctx] "r"(ctx)
-                        : "cc", "memory");
-                }
-            }
-            oy = oh;
-        }
-#endif
         for (; oy < oh4; oy += 4) {
             const int16_t *q = col + oy * s * cols;
             int32_t a0 = b, a1 = b, a2 = b, a3 = b;
