@@ -57,3 +57,18 @@ def test_bench_reads_results_from_the_kernels_mode_folder(tmp_path, monkeypatch)
                                "th.start_lesson('99_bench_probe')\nth.record('probe.mode', th.run_mode())")
     assert bench.run_notebook(path, smoke=True).results["probe.mode"]["value"] == "smoke"
     assert (tmp_path / "artifacts" / "smoke" / "results" / "99_bench_probe.json").exists()
+
+
+def test_bench_times_the_core_path_without_the_deep_dives(tmp_path):
+    # The guide's core-path times were estimates; the bench now measures them from cell timing.
+    nb = nbformat.v4.new_notebook()
+    deep = nbformat.v4.new_markdown_cell("## Deep dive: slow extras")
+    deep.metadata["tags"] = ["deep-dive"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Probe"), nbformat.v4.new_code_cell("import time; time.sleep(0.3)"),
+                deep, nbformat.v4.new_code_cell("import time; time.sleep(1.5)"),
+                nbformat.v4.new_markdown_cell("## Summary"), nbformat.v4.new_code_cell("time.sleep(0.2)")]
+    path = tmp_path / "98_core_probe.ipynb"
+    nbformat.write(nb, path)
+    run = bench.run_notebook(path, smoke=True)
+    assert run.ok and 0.45 <= run.core_path_seconds < 1.4, run.core_path_seconds
+    assert f"{run.core_path_seconds:.1f} s" in bench.write_report([run]).read_text()

@@ -36,7 +36,7 @@ COLLAPSED_KEYS = ("jp-MarkdownHeadingCollapsed", "heading_collapsed")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 
 __all__ = ["DEEP_DIVE_TAG", "DEEP_DIVE_PREFIX", "Section", "sections", "deep_dives", "notebook_cells",
-           "heading_of", "mark_deep_dive"]
+           "heading_of", "mark_deep_dive", "in_deep_dive", "cell_seconds", "core_path_seconds"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,53 @@ def heading_of(cell: dict[str, Any]) -> tuple[int, str] | None:
 def notebook_cells(path: str | Path) -> list[dict[str, Any]]:
     """The cells of a stored notebook (plain JSON: no Jupyter import needed)."""
     return json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+
+
+def in_deep_dive(cells: Sequence[dict[str, Any]]) -> list[bool]:
+    """For each cell, whether it belongs to a deep dive (same rule as :func:`sections`).
+
+    Example:
+        >>> in_deep_dive([{"cell_type": "markdown", "source": "## Deep dive: X", "metadata": {"tags": ["deep-dive"]}},
+        ...               {"cell_type": "code", "source": "1", "metadata": {}},
+        ...               {"cell_type": "markdown", "source": "## Summary", "metadata": {}}])
+        [True, True, False]
+    """
+    flags, deep, level = [], False, 0
+    for cell in cells:
+        head = heading_of(cell)
+        if head is not None and not (deep and head[0] > level):
+            level = head[0]
+            deep = DEEP_DIVE_TAG in cell.get("metadata", {}).get("tags", [])
+        flags.append(deep)
+    return flags
+
+
+def cell_seconds(cell: dict[str, Any]) -> float | None:
+    """How long an executed code cell ran, from the timing nbclient stores (None if absent).
+
+    Example:
+        >>> cell_seconds({"cell_type": "code", "metadata": {"execution": {
+        ...     "iopub.execute_input": "2026-11-29T10:00:00.000Z", "shell.execute_reply": "2026-11-29T10:00:02.500Z"}}})
+        2.5
+    """
+    from datetime import datetime
+
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if cell.get("cell_type") != "code" or not (start and end):
+        return None
+    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))  # noqa: E731
+    return round((parse(end) - parse(start)).total_seconds(), 3)
+
+
+def core_path_seconds(cells: Sequence[dict[str, Any]]) -> float | None:
+    """Summed run time of an executed notebook's core-path code cells (None if it has no timing).
+
+    The benchmark reports it beside the wall time, so the guide's core-path times are measured.
+    """
+    times = [cell_seconds(c) for c, deep in zip(cells, in_deep_dive(cells)) if not deep]
+    known = [t for t in times if t is not None]
+    return round(sum(known), 1) if known else None
 
 
 def sections(cells: Sequence[dict[str, Any]]) -> list[Section]:
