@@ -372,10 +372,13 @@ def parse_int8_onnx(path_or_model: Any) -> Int8Model:
             sa, sb, sc = (np.float32(scalar(node.input[i])) for i in (1, 4, 6))
             ma, mb, sh = quant.add_multipliers(float(sa / sc), float(sb / sc))
             yzp = zp_of(node.input[7], node)
+            # the float32 constants of onnxruntime's own QLinearAdd arithmetic (requant="float")
+            ratio_a, ratio_b, fixed = quant.add_float_params(sa, xa.zero_point, sb, xb.zero_point, sc, yzp)
             new_tensor(node.output[0], xa.shape, sc, yzp)
             layers.append(Layer(name, op, "add", [xa.name, xb.name], node.output[0],
                                 dict(zp_a=xa.zero_point, zp_b=xb.zero_point, mult_a=ma, mult_b=mb,
-                                     shift=sh, y_zp=yzp), macs=xa.size))
+                                     shift=sh, y_zp=yzp, ratio_a=ratio_a, ratio_b=ratio_b, fixed=fixed),
+                                macs=xa.size))
             continue
         if op == "QLinearGlobalAveragePool":
             x = need(node.input[0], node)
@@ -383,11 +386,13 @@ def parse_int8_onnx(path_or_model: Any) -> Int8Model:
                 raise _unsupported(node, "channels_last=1 is not supported")
             c, h, wd = x.shape
             xs, ys = np.float32(scalar(node.input[1])), np.float32(scalar(node.input[3]))
-            mult, shift = quant.quantize_multiplier(float(xs / (ys * np.float32(h * wd))))
+            real_gap = np.float32(xs / (ys * np.float32(h * wd)))  # float32, as onnxruntime computes it
+            mult, shift = quant.quantize_multiplier(float(real_gap))
             yzp = zp_of(node.input[4], node)
             new_tensor(node.output[0], (c, 1, 1), ys, yzp)
             layers.append(Layer(name, op, "gap", [x.name], node.output[0],
-                                dict(x_zp=x.zero_point, mult=mult, shift=shift, y_zp=yzp), macs=c * h * wd))
+                                dict(x_zp=x.zero_point, mult=mult, shift=shift, y_zp=yzp, real=real_gap),
+                                macs=c * h * wd))
             continue
         if op == "MaxPool":
             x = need(node.input[0], node)
@@ -452,12 +457,21 @@ def _hwc(t: Tensor, flat: np.ndarray) -> np.ndarray:
     return flat.reshape(h, w, c)
 
 
+def add_layer_ref(layer: Layer, a: np.ndarray, b: np.ndarray, requant: str) -> np.ndarray:
+    """An ``add`` layer's output as the firmware computes it: onnxruntime's float32 arithmetic
+    (``requant="float"``, :func:`.quant.add_ref_float`) or fixed point (:func:`.quant.add_ref`)."""
+    p = layer.params
+    if requant == "float":
+        return quant.add_ref_float(a, b, p["ratio_a"], p["ratio_b"], p["fixed"])
+    return quant.add_ref(a, b, p["zp_a"], p["zp_b"], p["mult_a"], p["mult_b"], p["shift"], p["y_zp"])
+
+
 def simulate(model: Int8Model, x_q: np.ndarray, requant: str = "float") -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run the integer graph in NumPy with the firmware's exact arithmetic.
 
-    ``requant`` is the conv/dense rescale the firmware was generated with (see
-    :func:`generate_c`): ``"fixed"`` (integer multiplier and shift) or ``"float"``
-    (onnxruntime's float32 rescale, round half to even).
+    ``requant`` is the rescale the firmware was generated with (see :func:`generate_c`):
+    ``"fixed"`` (integer multiplier and shift) or ``"float"`` (onnxruntime's float32
+    arithmetic, round half to even, for conv/dense, add and global average pooling).
 
     ``x_q`` is the int8 input as returned by :meth:`Int8Model.quantize_input`. Returns the
     int8 output and every buffer (flat, channels-last), handy to find the first layer where
@@ -483,11 +497,11 @@ def simulate(model: Int8Model, x_q: np.ndarray, requant: str = "float") -> tuple
                                    p["mult"], p["shift"], p["stride"], p["pads"], p["dil"],
                                    real=p["real"] if requant == "float" else None)
         elif layer.kind == "add":
-            y = quant.add_ref(get(layer.inputs[0]), get(layer.inputs[1]), p["zp_a"], p["zp_b"],
-                              p["mult_a"], p["mult_b"], p["shift"], p["y_zp"])
+            y = add_layer_ref(layer, get(layer.inputs[0]), get(layer.inputs[1]), requant)
         elif layer.kind == "gap":
             t_in = model.tensors[layer.inputs[0]]
-            y = quant.global_avgpool_ref(_hwc(t_in, get(t_in.name)), p["x_zp"], p["mult"], p["shift"], p["y_zp"])
+            y = quant.global_avgpool_ref(_hwc(t_in, get(t_in.name)), p["x_zp"], p["mult"], p["shift"], p["y_zp"],
+                                         real=p["real"] if requant == "float" else None)
         elif layer.kind == "maxpool":
             t_in = model.tensors[layer.inputs[0]]
             y = quant.maxpool2d_ref(_hwc(t_in, get(t_in.name)), p["kernel"], p["stride"], p["pads"])
@@ -648,6 +662,11 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
     return f"static const {ctype} {name}[{max(len(flat), 1)}] __attribute__((aligned(4))) = {{\n    {body}\n}};\n"
 
 
+def _c_float(v: float) -> str:
+    """A float32 as an exact C literal (hexadecimal)."""
+    return float(np.float32(v)).hex() + "f"
+
+
 def _cident(i: int) -> str:
     return f"L{i:02d}"
 
@@ -726,8 +745,12 @@ def layer_c_source(model: Int8Model, index: int, offsets: dict[str, int],
         raise AssertionError(layer.kind)
     if layer.kind == "gap":
         c, h, w = ins[0].shape
-        call = (f"tm_global_avgpool({ptr(ins[0].name)}, {ptr(layer.output)}, {h * w}, {c}, {p['x_zp']}, "
-                f"{p['mult']}, {p['shift']}, {p['y_zp']});")
+        if requant == "float":
+            call = (f"tm_global_avgpool_float({ptr(ins[0].name)}, {ptr(layer.output)}, {h * w}, {c}, "
+                    f"{p['x_zp']}, {_c_float(p['real'])}, {p['y_zp']});")
+        else:
+            call = (f"tm_global_avgpool({ptr(ins[0].name)}, {ptr(layer.output)}, {h * w}, {c}, {p['x_zp']}, "
+                    f"{p['mult']}, {p['shift']}, {p['y_zp']});")
         return defs, call
     in_hw = ins[0].shape[1:] if len(ins[0].shape) == 3 else (1, 1)
     out_hw = t_out.shape[1:] if len(t_out.shape) == 3 else (1, 1)
@@ -756,6 +779,9 @@ def _layer_call(model: Int8Model, index: int, requant: str, in_ptrs: Sequence[st
                 f"{rq_args}, {out_ptr});")
     if layer.kind == "add":
         n = c * out_hw[0] * out_hw[1]
+        if requant == "float":
+            return (f"tm_add_float({in_ptrs[0]}, {in_ptrs[1]}, {out_ptr}, {n}, {_c_float(p['ratio_a'])}, "
+                    f"{_c_float(p['ratio_b'])}, {_c_float(p['fixed'])}, -128, 127);")
         return (f"tm_add({in_ptrs[0]}, {in_ptrs[1]}, {out_ptr}, {n}, {p['zp_a']}, "
                 f"{p['zp_b']}, {p['mult_a']}, {p['mult_b']}, {p['shift']}, {p['y_zp']}, -128, 127);")
     if layer.kind == "maxpool":
@@ -812,10 +838,12 @@ def generate_c(model: Int8Model | str | Path, out_dir: str | Path, alignment: in
                requant: str = DEFAULT_REQUANT, schedule: Any = None) -> GeneratedModel:
     """Write ``model.c`` (weights, arena, ``tm_model_run``) and ``model.json`` into ``out_dir``.
 
-    ``requant`` picks the conv/dense rescale: ``"float"`` (the default: onnxruntime's float32
-    product rounded half to even on the Cortex-M4F's FPU, bit-exact with onnxruntime) or
-    ``"fixed"`` (31-bit multiplier + shift, integer only, runs on any core; may differ from
-    onnxruntime by 1 LSB where ``acc * r`` sits on a rounding boundary, a few LSB at the output).
+    ``requant`` picks the rescale: ``"float"`` (the default: onnxruntime's float32
+    arithmetic on the Cortex-M4F's FPU, bit-exact with onnxruntime: conv/dense products rounded
+    half to even, QLinearAdd with its fused multiply-adds, the global average pool's float
+    rescale) or ``"fixed"`` (31-bit multipliers + shifts, integer only, runs on any core; may
+    differ from onnxruntime by 1 LSB where a value sits on a rounding boundary, a few LSB at the
+    output).
 
     ``schedule`` (a :class:`.schedule.PatchSchedule` of this model's graph) runs the patch
     region patch by patch (MCUNetV2): per patch, each region layer is called on its

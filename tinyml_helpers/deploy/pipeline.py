@@ -64,8 +64,9 @@ def deploy_onnx(int8_path: str | Path, out_dir: str | Path, *, layout: toolchain
 
     ``probe_input`` (float, one example, NCHW) is the input of the counted run (zeros if
     None); the instruction count of these kernels does not depend on the data values.
-    ``requant="float"`` (default) rescales conv/dense outputs like onnxruntime on the FPU
-    (bit-exact); ``"fixed"`` uses integer multipliers and shifts (see ``codegen.generate_c``).
+    ``requant="float"`` (default) rescales conv/dense, add and average-pool outputs like
+    onnxruntime on the FPU (bit-exact); ``"fixed"`` uses integer multipliers and shifts (see
+    ``codegen.generate_c``).
     ``patches`` runs the first layers patch by patch (MCUNetV2, see ``deploy.schedule``): a
     grid (``4`` or ``(rows, cols)``) planned here, or a ``PatchSchedule`` planned on this
     file's graph; ``None`` (default) runs every layer on whole tensors.

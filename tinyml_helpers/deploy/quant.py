@@ -11,6 +11,10 @@ onnxruntime instead computes ``float32(acc) * float32(r)`` and rounds half to ev
 agree except when ``acc * r`` lies within float32 rounding error of a .5 boundary, where
 they can differ by 1 LSB (see :func:`requantize_like_onnxruntime`).
 
+QLinearAdd and QLinearGlobalAveragePool are requantized in float32 by onnxruntime too; the
+float references (:func:`add_ref_float`, :func:`global_avgpool_ref` with ``real``) replicate its
+exact operation order, fused multiply-adds included (:func:`fma_f32`).
+
 The NumPy kernels here (:func:`conv2d_ref`, ...) are the references the C kernels are tested
 against; they use the same integer arithmetic, so the firmware must match them exactly.
 
@@ -30,7 +34,8 @@ import numpy as np
 
 __all__ = ["quantize_multiplier", "requantize", "requantize_like_onnxruntime", "conv2d_ref",
            "dwconv2d_ref", "add_ref", "global_avgpool_ref", "maxpool2d_ref", "pad2d_ref",
-           "add_multipliers", "conv_out_size", "requantize_int8"]
+           "add_multipliers", "conv_out_size", "requantize_int8", "fma_f32", "add_float_params",
+           "add_ref_float"]
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -102,6 +107,72 @@ def add_multipliers(ratio_a: float, ratio_b: float) -> tuple[int, int, int]:
     mult_a = int(round(float(ratio_a) * scale))
     mult_b = int(round(float(ratio_b) * scale))
     return mult_a, mult_b, shift
+
+
+def fma_f32(x: Any, y: Any, z: Any) -> np.ndarray:
+    """float32 fused multiply-add ``x * y + z`` with a single rounding (C's ``fmaf``), exactly.
+
+    The product of two float32 is exact in float64; TwoSum gives the rounding error of the
+    float64 sum, which then rounds to odd, and a round-to-odd result with 53 >= 2 * 24 + 2 bits
+    rounds to float32 correctly (Boldo & Melquiond). NumPy has no fma of its own.
+
+    Example:
+        >>> eps = np.float32(2.0 ** -23)
+        >>> float(fma_f32(1 + eps, 1 - eps, -1.0))  # x * y then + z would round to 0
+        -1.4210854715202004e-14
+    """
+    x64 = np.asarray(x, np.float32).astype(np.float64)
+    y64 = np.asarray(y, np.float32).astype(np.float64)
+    z64 = np.asarray(z, np.float32).astype(np.float64)
+    p = x64 * y64
+    s = np.array(p + z64, dtype=np.float64, ndmin=1)
+    bb = s - p
+    err = np.broadcast_to((p - (s - bb)) + (z64 - bb), s.shape)
+    fix = (err != 0) & ((s.view(np.int64) & 1) == 0)
+    s[fix] = np.nextafter(s[fix], s[fix] + err[fix])
+    return s.astype(np.float32).reshape(np.broadcast_shapes(x64.shape, y64.shape, z64.shape))
+
+
+def add_float_params(scale_a: float, zp_a: int, scale_b: float, zp_b: int, scale_c: float,
+                     zp_c: int) -> tuple[np.float32, np.float32, np.float32]:
+    """QLinearAdd constants as onnxruntime's AVX2 kernel (``MlasQLinearAddS8KernelAvx2``) makes them.
+
+    Returns float32 ``(ratio_a, ratio_b, fixed)``: ``ratio_a = scale_a / scale_c``,
+    ``ratio_b = scale_b / scale_c`` and ``fixed = zp_c - (ratio_a * zp_a + ratio_b * zp_b)``,
+    where the compiler fused the first product into the sum (``fmaf(ratio_a, zp_a, ratio_b * zp_b)``):
+    checked against onnxruntime on every (a, b) pair for many scales and zero points. See
+    :func:`add_ref_float`.
+
+    Example:
+        >>> [float(v) for v in add_float_params(0.5, 2, 0.25, -4, 0.5, 3)]
+        [1.0, 0.5, 3.0]
+    """
+    f32 = np.float32
+    ratio_a = f32(scale_a) / f32(scale_c)
+    ratio_b = f32(scale_b) / f32(scale_c)
+    fixed = f32(zp_c) - fma_f32(ratio_a, f32(zp_a), ratio_b * f32(zp_b))[()]
+    return f32(ratio_a), f32(ratio_b), f32(fixed)
+
+
+def add_ref_float(a: np.ndarray, b: np.ndarray, ratio_a: float, ratio_b: float, fixed: float,
+                  act: tuple[int, int] = (-128, 127)) -> np.ndarray:
+    """Quantized element-wise add the way onnxruntime computes it (x86-64 with AVX2/FMA):
+    ``saturate(round_half_even(fmaf(a, ratio_a, fmaf(b, ratio_b, fixed))))`` on the raw int8
+    values (the zero points live in ``fixed``; see :func:`add_float_params`).
+
+    A fixed-point add (:func:`add_ref`) rounds the exact sum; onnxruntime rounds this float32
+    value, which can sit on the other side of a .5 when the exact sum is within float32 error
+    of one (e.g. exact 78.500005, onnxruntime's float32 value 78.5, rounded to the even 78).
+
+    Example:
+        >>> ra, rb, fx = add_float_params(0.5, 0, 0.5, 0, 1.0, 0)
+        >>> add_ref_float(np.array([1, 3]), np.array([2, 2]), ra, rb, fx).tolist()  # 1.5 -> 2, 2.5 -> 2
+        [2, 2]
+    """
+    f32 = np.float32
+    t = fma_f32(np.asarray(b, f32), f32(ratio_b), f32(fixed))
+    t = fma_f32(np.asarray(a, f32), f32(ratio_a), t)
+    return _sat(np.rint(t).astype(np.int64), *act)
 
 
 def _sat(v: np.ndarray, lo: int = -128, hi: int = 127) -> np.ndarray:
@@ -179,10 +250,15 @@ def add_ref(a: np.ndarray, b: np.ndarray, zp_a: int, zp_b: int, mult_a: int, mul
     return _sat(zp_y + ((acc + (np.int64(1) << (shift - 1))) >> shift), *act)
 
 
-def global_avgpool_ref(x: np.ndarray, zp_x: int, mult: int, shift: int, zp_y: int) -> np.ndarray:
-    """(H, W, C) int8 -> (C,) int8 mean, with the factor ``x_scale / (H*W*y_scale)``."""
+def global_avgpool_ref(x: np.ndarray, zp_x: int, mult: int, shift: int, zp_y: int,
+                       real: float | None = None) -> np.ndarray:
+    """(H, W, C) int8 -> (C,) int8 mean, with the factor ``x_scale / (H*W*y_scale)``: fixed
+    point (``mult``, ``shift``), or with ``real`` (that factor in float32) onnxruntime's
+    ``round_half_even(float(acc) * real)``."""
     h, w, _ = x.shape
     acc = x.astype(np.int64).sum(axis=(0, 1)) - zp_x * h * w
+    if real is not None:
+        return _sat(zp_y + requantize_like_onnxruntime(acc, real))
     return _sat(zp_y + requantize(acc, mult, shift))
 
 

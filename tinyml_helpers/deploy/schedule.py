@@ -526,8 +526,9 @@ def _run_layer(layer: Any, ins: list[np.ndarray], pads: tuple[int, int, int, int
     if layer.kind == "pad":
         return quant.pad2d_ref(ins[0], pads, p["value"])
     if layer.kind == "add":
-        y = quant.add_ref(ins[0].reshape(-1), ins[1].reshape(-1), p["zp_a"], p["zp_b"], p["mult_a"], p["mult_b"],
-                          p["shift"], p["y_zp"])
+        from .codegen import add_layer_ref
+
+        y = add_layer_ref(layer, ins[0].reshape(-1), ins[1].reshape(-1), requant)
         return np.asarray(y, np.int8).reshape(ins[0].shape)
     if layer.kind == "clamp":
         return np.clip(ins[0], p["lo"], p["hi"]).astype(np.int8)

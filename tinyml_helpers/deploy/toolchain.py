@@ -180,6 +180,6 @@ def compile_host_library(out_so: str | os.PathLike, sources: Sequence[str | os.P
     compiler = [system_cc] if system_cc else zig_command()
     with atomic_path(out_so, suffix=".so") as tmp:
         cmd = compiler + ["-O2", "-shared", "-fPIC", "-DTM_HOST_BUILD", "-I", str(KERNEL_DIR),
-                          str(KERNEL_DIR / "tm_kernels.c"), *[str(s) for s in sources], "-o", str(tmp)]
+                          str(KERNEL_DIR / "tm_kernels.c"), *[str(s) for s in sources], "-o", str(tmp), "-lm"]
         _run(cmd, "compiling the kernels for the host")
     return out_so

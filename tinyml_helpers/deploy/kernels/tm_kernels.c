@@ -1047,6 +1047,57 @@ void tm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, int32_t zp
     }
 }
 
+/* round_half_even(v) of a float32 (VCVTR with the reset FPSCR mode on the Cortex-M4F). */
+static inline int32_t tm_round_even_f32(float v) {
+#if defined(__ARM_FP) && !defined(TM_HOST_BUILD)
+    float as_int;
+    int32_t r;
+    __asm("vcvtr.s32.f32 %0, %1" : "=t"(as_int) : "t"(v));
+    __builtin_memcpy(&r, &as_int, 4);
+    return r;
+#else
+    return (int32_t)__builtin_rintf(v);
+#endif
+}
+
+/* x * y + z with one rounding: VFMA.F32 (the freestanding build has no libm fmaf to call). */
+static inline float tm_fmaf(float x, float y, float z) {
+#if defined(__ARM_FP) && !defined(TM_HOST_BUILD)
+    __asm("vfma.f32 %0, %1, %2" : "+t"(z) : "t"(x), "t"(y));
+    return z;
+#else
+    return __builtin_fmaf(x, y, z);
+#endif
+}
+
+void tm_add_float(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, float ratio_a, float ratio_b,
+                  float fixed, int32_t act_min, int32_t act_max) {
+    /* Two explicit fused multiply-adds (VFMA.F32, one rounding each) in onnxruntime's order: the
+     * zero points are folded into `fixed`, so the int8 values convert straight to float. */
+    if (act_min == -128 && act_max == 127) {
+#pragma clang loop unroll(disable)
+        for (int32_t i = 0; i < n; i++) {
+            const float t = tm_fmaf((float)b[i], ratio_b, fixed);
+            out[i] = TM_SAT8(tm_round_even_f32(tm_fmaf((float)a[i], ratio_a, t)));
+        }
+        return;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const float t = tm_fmaf((float)b[i], ratio_b, fixed);
+        out[i] = tm_saturate(tm_round_even_f32(tm_fmaf((float)a[i], ratio_a, t)), act_min, act_max);
+    }
+}
+
+void tm_global_avgpool_float(const int8_t *in, int8_t *out, int32_t hw, int32_t c, int32_t zp_in,
+                             float scale, int32_t zp_out) {
+    for (int32_t ch = 0; ch < c; ch++) {
+        int32_t sum = -zp_in * hw;
+        const int8_t *x = in + ch;
+        for (int32_t i = 0; i < hw; i++, x += c) sum += *x;
+        out[ch] = tm_saturate(zp_out + tm_round_even_f32((float)sum * scale), -128, 127);
+    }
+}
+
 void tm_global_avgpool(const int8_t *in, int8_t *out, int32_t hw, int32_t c, int32_t zp_in,
                        int32_t mult, int32_t shift, int32_t zp_out) {
     for (int32_t ch = 0; ch < c; ch++) {

@@ -64,9 +64,23 @@ void tm_dwconv3x3(const tm_conv_params *p, const int8_t *in, const int16_t *w, c
 void tm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, int32_t zp_a, int32_t zp_b,
             int32_t mult_a, int32_t mult_b, int32_t shift, int32_t zp_out, int32_t act_min, int32_t act_max);
 
+/* Element-wise add with onnxruntime's own float32 arithmetic (its x86-64 AVX2/FMA kernel):
+ * y = saturate(round_half_even(fmaf(a, ratio_a, fmaf(b, ratio_b, fixed)))) on the raw int8 values,
+ * ratio_a = sa / sc, ratio_b = sb / sc, fixed = zp_y - fmaf(ratio_a, zp_a, ratio_b * zp_b)
+ * (codegen / quant.add_float_params). Bit-exact with onnxruntime's QLinearAdd, which rounds this
+ * float32 value, not the exact sum tm_add rounds: the two differ when the sum is within float32
+ * error of a .5. Needs an FPU with fused multiply-add (Cortex-M4F: VFMA.F32). */
+void tm_add_float(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, float ratio_a, float ratio_b,
+                  float fixed, int32_t act_min, int32_t act_max);
+
 /* Global average pooling over H*W for each channel. */
 void tm_global_avgpool(const int8_t *in, int8_t *out, int32_t hw, int32_t c, int32_t zp_in,
                        int32_t mult, int32_t shift, int32_t zp_out);
+
+/* The same with onnxruntime's float rescale: zp_out + round_half_even(float(sum) * scale),
+ * scale = x_scale / (y_scale * hw) in float32. */
+void tm_global_avgpool_float(const int8_t *in, int8_t *out, int32_t hw, int32_t c, int32_t zp_in,
+                             float scale, int32_t zp_out);
 
 /* Max pooling (no zero-point change: max commutes with an affine map of positive scale). */
 void tm_maxpool2d(const int8_t *in, int8_t *out, int32_t in_h, int32_t in_w, int32_t c, int32_t out_h,
