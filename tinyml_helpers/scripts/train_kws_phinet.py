@@ -36,7 +36,8 @@ KWS_RECIPE: dict[str, Any] = {"batch_size": 64, "lr": 2e-2, "weight_decay": 1e-4
 SHIPPED_EPOCHS = 40
 
 
-def kws_loaders(seed: int = 0, families: Any = None, smoke: bool | None = False) -> dict[str, Any]:
+def kws_loaders(seed: int = 0, families: Any = None, smoke: bool | None = False,
+                voice_copies: int | None = None) -> dict[str, Any]:
     """The shipped recipe's data: log-mel, new-voice copies of the train split, optionally some families."""
     from .. import data
 
@@ -44,7 +45,7 @@ def kws_loaders(seed: int = 0, families: Any = None, smoke: bool | None = False)
                                 augment=KWS_RECIPE["augment_copies"] > 0,
                                 augment_copies=max(1, KWS_RECIPE["augment_copies"]),
                                 spec_augment=KWS_RECIPE["spec_augment"], families=families,
-                                voice_copies=KWS_RECIPE["voice_copies"])
+                                voice_copies=KWS_RECIPE["voice_copies"] if voice_copies is None else voice_copies)
 
 
 def fit_kws_phinet(loaders: dict[str, Any], epochs: int, seed: int = 0, progress: bool = True) -> tuple[Any, Any]:
@@ -69,6 +70,7 @@ def fit_kws_phinet(loaders: dict[str, Any], epochs: int, seed: int = 0, progress
 
 
 def train_kws_phinet(epochs: int = SHIPPED_EPOCHS, out: str | Path | None = None, seed: int = 0,
+                     voice_copies: int | None = None,
                      update_manifest: bool = True, progress: bool = True) -> dict[str, Any]:
     """Solve, train, evaluate and save the keyword PhiNet; return its config (with accuracy)."""
     import torch
@@ -78,7 +80,8 @@ def train_kws_phinet(epochs: int = SHIPPED_EPOCHS, out: str | Path | None = None
 
     config.quiet_noisy_libraries()
     started = time.perf_counter()
-    loaders = kws_loaders(seed, smoke=None)  # TINYML_SMOKE=1 gives the tiny configuration of the tests
+    loaders = kws_loaders(seed, smoke=None, voice_copies=voice_copies)  # TINYML_SMOKE=1: the tests' tiny setting
+    recipe = dict(KWS_RECIPE, voice_copies=KWS_RECIPE["voice_copies"] if voice_copies is None else voice_copies)
     result, solution = fit_kws_phinet(loaders, epochs, seed, progress)
     model = result.model
     print(solution.summary())
@@ -86,9 +89,10 @@ def train_kws_phinet(epochs: int = SHIPPED_EPOCHS, out: str | Path | None = None
     cfg = dict(model.phinet_config, classes=list(data.keyword_classes()), feature_kind="logmel",
                test_accuracy=round(float(test.accuracy), 4),
                val_accuracy=round(float(result.best_val_accuracy), 4), epochs=epochs, seed=seed,
-               recipe=KWS_RECIPE, target=scaling.KWS_TARGET, costs=solution.costs.as_dict(),
+               recipe=recipe, target=scaling.KWS_TARGET, costs=solution.costs.as_dict(),
                made_by="python -m tinyml_helpers.scripts.train_kws_phinet"
-                       + (f" --epochs {epochs}" if epochs != SHIPPED_EPOCHS else ""),
+                       + (f" --epochs {epochs}" if epochs != SHIPPED_EPOCHS else "")
+                       + (f" --voice-copies {voice_copies}" if voice_copies is not None else ""),
                micromind_version=_version("micromind"), torch_version=torch.__version__)
     weights = Path(out) if out else shipped_kws_phinet_paths()[0]
     if not training.is_main_process():  # `accelerate launch`: one process writes the files
@@ -120,10 +124,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="weights path (default data/checkpoints/kws_phinet.pt)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-manifest", action="store_true", help="do not touch data/manifest.json")
+    parser.add_argument("--voice-copies", type=int, default=None,
+                        help=f"virtual-speaker copies of the train split (default: the recipe's {KWS_RECIPE['voice_copies']})")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
-    train_kws_phinet(args.epochs, args.out, args.seed, update_manifest=not args.no_manifest)
+    if args.voice_copies is not None and args.voice_copies < 0:
+        parser.error("--voice-copies must be >= 0")
+    train_kws_phinet(args.epochs, args.out, args.seed, args.voice_copies, update_manifest=not args.no_manifest)
 
 
 if __name__ == "__main__":
