@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from browser_support import CHROMIUM, CHROMIUM_FLAGS, config_dir_without_autosave, open_until_kernel_idle, \
+    stop_process_group
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
                                 "(Debian: apt-get install chromium); CI installs it")
@@ -29,11 +27,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not instal
 
 @pytest.fixture()
 def lab_url(tmp_path):
-    config_dir = tmp_path / "jupyter-config"
-    # The test must not write into the repository's notebooks: switch off autosave for it.
-    docmanager = config_dir / "lab" / "user-settings" / "@jupyterlab" / "docmanager-extension"
-    docmanager.mkdir(parents=True)
-    (docmanager / "plugin.jupyterlab-settings").write_text('{"autosave": false}')
+    config_dir = config_dir_without_autosave(tmp_path)  # it must not write into the course's notebooks
     opened = ROOT / "notebooks" / "00_why_tinyml.ipynb"
     before = opened.read_bytes()
     env = {**os.environ, "TINYML_SMOKE": "1", "JUPYTER_CONFIG_DIR": str(config_dir),
@@ -56,11 +50,7 @@ def lab_url(tmp_path):
         assert url, "JupyterLab did not print its URL:\n" + "".join(seen[-30:])
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
         if opened.read_bytes() != before:  # never leave the course notebook modified
             opened.write_bytes(before)
             pytest.fail(f"the browser session wrote to {opened.name} (autosave should be off)")
@@ -75,16 +65,7 @@ def test_notebook_00_runs_in_a_real_browser(lab_url):
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(lab_url)
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-            # JupyterLab may still ask which kernel to start; the course kernel is preselected.
-            select = page.locator(".jp-Dialog button.jp-mod-accept")
-            try:
-                select.click(timeout=10_000)
-            except Exception:
-                pass  # no dialog: the kernel started on its own
-            # The kernel is ready when the toolbar's execution indicator reads idle.
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+            open_until_kernel_idle(page, lab_url)
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
             # Busy or queued cells show [*] or [ ]; wait until every prompt has a number.

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,11 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser_support import CHROMIUM, CHROMIUM_FLAGS, config_dir_without_autosave, open_until_kernel_idle, \
+    stop_process_group
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--autoplay-policy=no-user-gesture-required"]
 TOKEN = "tinyml-say-keyword-test"
 
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)")]
@@ -66,10 +63,7 @@ def lab(tmp_path):
     tone = (0.6 * np.sin(2 * np.pi * 700 * t) * 32767).astype(np.int16)   # loops while recording
     wav = tmp_path / "mic.wav"
     wavfile.write(wav, 48000, tone)
-    config_dir = tmp_path / "jupyter-config"
-    docmanager = config_dir / "lab" / "user-settings" / "@jupyterlab" / "docmanager-extension"
-    docmanager.mkdir(parents=True)
-    (docmanager / "plugin.jupyterlab-settings").write_text('{"autosave": false}')
+    config_dir = config_dir_without_autosave(tmp_path)
     port = _free_port()
     env = {**os.environ, "TINYML_SMOKE": "1", "JUPYTER_CONFIG_DIR": str(config_dir),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
@@ -96,12 +90,7 @@ def lab(tmp_path):
             pytest.fail("JupyterLab did not answer within 120 s")
         yield f"{base}/lab/tree/say.ipynb?token={TOKEN}", wav
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
 
 
 def test_say_a_keyword_through_the_browser_microphone(lab):
@@ -110,19 +99,13 @@ def test_say_a_keyword_through_the_browser_microphone(lab):
     url, wav = lab
     shots = ROOT / "artifacts" / "browser"
     shots.mkdir(parents=True, exist_ok=True)
-    flags = CHROMIUM_FLAGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    flags = CHROMIUM_FLAGS + ["--autoplay-policy=no-user-gesture-required", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                               f"--use-file-for-fake-audio-capture={wav}"]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         try:
-            page.goto(url)
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-            try:
-                page.locator(".jp-Dialog button.jp-mod-accept").click(timeout=10_000)
-            except Exception:
-                pass  # no kernel dialog
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+            open_until_kernel_idle(page, url)
             page.locator(".jp-Cell").first.click()
             page.keyboard.press("Shift+Enter")
             button = page.locator("button.tm-record")
