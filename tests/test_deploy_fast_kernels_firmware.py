@@ -11,7 +11,10 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
+from test_deploy_pipeline import _export_int8  # noqa: E402
 from tinyml_helpers.deploy import codegen, pipeline, toolchain  # noqa: E402
+
+LAYOUT = toolchain.MemoryLayout(flash_bytes=64 * 1024, ram_bytes=32 * 1024, stack_bytes=4 * 1024)
 
 
 class OddNet(nn.Module):
@@ -31,26 +34,11 @@ class OddNet(nn.Module):
 
 
 def test_fast_kernels_on_the_emulated_chip_match_the_simulation(tmp_path):
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     torch.manual_seed(0)
     shape = (1, 1, 27, 21)   # -> 14x11 after the stem, 7x6 after the stride-2 depthwise
-    fp32, pre, int8 = tmp_path / "f.onnx", tmp_path / "p.onnx", tmp_path / "q.onnx"
-    torch.onnx.export(OddNet().eval(), torch.randn(*shape), str(fp32), input_names=["x"], output_names=["y"],
-                      dynamo=False, opset_version=13)
-    quant_pre_process(str(fp32), str(pre))
-    rng = np.random.default_rng(0)
-    cal = iter([{"x": rng.normal(size=shape).astype(np.float32)} for _ in range(8)])
-
-    class Reader(CalibrationDataReader):
-        def get_next(self):
-            return next(cal, None)
-
-    quantize_static(str(pre), str(int8), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
-    dep = pipeline.deploy_onnx(int8, tmp_path / "fw", layout=toolchain.MemoryLayout(
-        flash_bytes=64 * 1024, ram_bytes=32 * 1024, stack_bytes=4 * 1024))
+    int8 = _export_int8(OddNet(), tmp_path, shape=shape, n_cal=8, seed=0)
+    rng = np.random.default_rng(1000)   # inputs the calibration never saw
+    dep = pipeline.deploy_onnx(int8, tmp_path / "fw", layout=LAYOUT)
     kinds = [(l.kind, tuple(l.params.get("stride", ()))) for l in dep.model.layers]
     assert ("dwconv", (2, 2)) in kinds and ("dwconv", (1, 1)) in kinds and ("add", ()) in kinds
     assert all(codegen.dw3x3_fast_path(l) for l in dep.model.layers if l.kind == "dwconv")
@@ -90,25 +78,10 @@ class WideNet(nn.Module):
 @pytest.mark.parametrize("shape", [(1, 1, 9, 7), (1, 1, 10, 8), (1, 1, 8, 6), (1, 1, 3, 5)],
                          ids=["9x7", "10x8", "8x6", "3x5"])
 def test_wide_fast_kernel_paths_on_the_emulated_chip_match_the_simulation(tmp_path, shape):
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     torch.manual_seed(1)
-    fp32, pre, int8 = tmp_path / "f.onnx", tmp_path / "p.onnx", tmp_path / "q.onnx"
-    torch.onnx.export(WideNet().eval(), torch.randn(*shape), str(fp32), input_names=["x"], output_names=["y"],
-                      dynamo=False, opset_version=13)
-    quant_pre_process(str(fp32), str(pre))
-    rng = np.random.default_rng(1)
-    cal = iter([{"x": rng.normal(size=shape).astype(np.float32)} for _ in range(8)])
-
-    class Reader(CalibrationDataReader):
-        def get_next(self):
-            return next(cal, None)
-
-    quantize_static(str(pre), str(int8), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
-    dep = pipeline.deploy_onnx(int8, tmp_path / "fw", layout=toolchain.MemoryLayout(
-        flash_bytes=64 * 1024, ram_bytes=32 * 1024, stack_bytes=4 * 1024))
+    int8 = _export_int8(WideNet(), tmp_path, shape=shape, n_cal=8, seed=1)
+    rng = np.random.default_rng(1001)
+    dep = pipeline.deploy_onnx(int8, tmp_path / "fw", layout=LAYOUT)
     convs = [l for l in dep.model.layers if l.kind == "conv"]
     assert dep.model.tensors[convs[0].inputs[0]].shape[0] == 1            # the one-channel 1x1 conv
     assert any((int(np.prod(l.params["w"].shape[1:])) + 3) // 4 % 2 == 1 for l in convs[1:])

@@ -42,18 +42,18 @@ class MeanNet(nn.Module):
         return self.fc(self.conv(x).mean((2, 3)))
 
 
-def _export_int8(model: nn.Module, folder, shape=(1, 1, 13, 11), n_cal: int = 16):
+def _export_int8(model: nn.Module, folder, shape=(1, 1, 13, 11), n_cal: int = 16, seed: int = 0):
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model.eval()
     fp32, pre, int8 = folder / "fp32.onnx", folder / "pre.onnx", folder / "int8.onnx"
     torch.onnx.export(model, torch.randn(*shape), str(fp32), input_names=["x"], output_names=["y"],
                       dynamo=False, opset_version=13)
     quant_pre_process(str(fp32), str(pre))
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     cal = [{"x": rng.normal(size=shape).astype(np.float32)} for _ in range(n_cal)]
 
     class Reader(CalibrationDataReader):
