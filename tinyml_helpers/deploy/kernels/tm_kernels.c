@@ -57,20 +57,23 @@ static inline int8_t tm_saturate(int32_t v, int32_t lo, int32_t hi) {
 /* Per-channel requantization of an accumulator. With shift == NULL the layer uses onnxruntime's
  * arithmetic instead of the fixed-point one: `mult` then holds float32 scales (bit patterns)
  * and the result is round_half_even(float(acc) * scale), bit-exact with onnxruntime. */
-static inline int32_t tm_requantize_float(int32_t acc, int32_t scale_bits) {
-    float scale, prod;
-    __builtin_memcpy(&scale, &scale_bits, 4);
-    prod = (float)acc * scale;
+/* round_half_even(v) of a float32 (VCVTR with the reset FPSCR mode on the Cortex-M4F). */
+static inline int32_t tm_round_even_f32(float v) {
 #if defined(__ARM_FP) && !defined(TM_HOST_BUILD)
-    /* VCVTR rounds with the FPSCR mode: round to nearest, ties to even, after reset. */
     float as_int;
     int32_t r;
-    __asm("vcvtr.s32.f32 %0, %1" : "=t"(as_int) : "t"(prod));
+    __asm("vcvtr.s32.f32 %0, %1" : "=t"(as_int) : "t"(v));
     __builtin_memcpy(&r, &as_int, 4);
     return r;
 #else
-    return (int32_t)__builtin_rintf(prod);
+    return (int32_t)__builtin_rintf(v);
 #endif
+}
+
+static inline int32_t tm_requantize_float(int32_t acc, int32_t scale_bits) {
+    float scale;
+    __builtin_memcpy(&scale, &scale_bits, 4);
+    return tm_round_even_f32((float)acc * scale);
 }
 #define TM_RQ(acc, c) (shift ? tm_requantize((acc), mult[c], shift[c]) : tm_requantize_float((acc), mult[c]))
 
@@ -1047,18 +1050,6 @@ void tm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t n, int32_t zp
     }
 }
 
-/* round_half_even(v) of a float32 (VCVTR with the reset FPSCR mode on the Cortex-M4F). */
-static inline int32_t tm_round_even_f32(float v) {
-#if defined(__ARM_FP) && !defined(TM_HOST_BUILD)
-    float as_int;
-    int32_t r;
-    __asm("vcvtr.s32.f32 %0, %1" : "=t"(as_int) : "t"(v));
-    __builtin_memcpy(&r, &as_int, 4);
-    return r;
-#else
-    return (int32_t)__builtin_rintf(v);
-#endif
-}
 
 /* x * y + z with one rounding: VFMA.F32 (the freestanding build has no libm fmaf to call). */
 static inline float tm_fmaf(float x, float y, float z) {
