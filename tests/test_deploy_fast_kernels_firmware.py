@@ -17,6 +17,13 @@ from tinyml_helpers.deploy import codegen, pipeline, toolchain  # noqa: E402
 LAYOUT = toolchain.MemoryLayout(flash_bytes=64 * 1024, ram_bytes=32 * 1024, stack_bytes=4 * 1024)
 
 
+def _assert_firmware_matches_simulation(dep, rng, shape, n_inputs=4):
+    for _ in range(n_inputs):
+        x = dep.model.quantize_input(rng.normal(size=shape).astype(np.float32))
+        want, _ = codegen.simulate(dep.model, x, requant="float")
+        np.testing.assert_array_equal(dep.firmware.infer(x), want)
+
+
 class OddNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -48,10 +55,7 @@ def test_fast_kernels_on_the_emulated_chip_match_the_simulation(tmp_path):
     deployed = [r.kind for r in kernel_costs.deployed_layer_costs(dep) if r.kind != "add"]
     assert deployed == [r.kind for r in kernel_costs.torch_layer_costs(OddNet(), shape[1:])]
     assert deployed[1] == "conv1x1c1"
-    for i in range(4):
-        x = dep.model.quantize_input(rng.normal(size=shape).astype(np.float32))
-        want, _ = codegen.simulate(dep.model, x, requant="float")
-        np.testing.assert_array_equal(dep.firmware.infer(x), want)
+    _assert_firmware_matches_simulation(dep, rng, shape)
 
 
 class WideNet(nn.Module):
@@ -91,7 +95,4 @@ def test_wide_fast_kernel_paths_on_the_emulated_chip_match_the_simulation(tmp_pa
     deployed = [r.kind for r in kernel_costs.deployed_layer_costs(dep)]
     assert deployed == [r.kind for r in kernel_costs.torch_layer_costs(WideNet(), shape[1:])]
     assert deployed[0] == "conv1x1c1"
-    for i in range(4):
-        x = dep.model.quantize_input(rng.normal(size=shape).astype(np.float32))
-        want, _ = codegen.simulate(dep.model, x, requant="float")
-        np.testing.assert_array_equal(dep.firmware.infer(x), want)
+    _assert_firmware_matches_simulation(dep, rng, shape)
