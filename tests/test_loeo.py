@@ -10,13 +10,14 @@ from tinyml_helpers.scripts import loeo_keywords
 
 def test_loeo_and_single_family_runs_merge_into_one_results_file(tmp_path):
     out = tmp_path / "loeo.json"
-    loeo_keywords.main(["--families", "pico", "--epochs", "1", "--out", str(out)])
-    loeo_keywords.main(["--single", "espeak", "--epochs", "1", "--out", str(out)])
+    loeo_keywords.main(["--families", "pico", "--epochs", "1", "--seeds", "0", "--out", str(out)])
+    loeo_keywords.main(["--single", "espeak", "--epochs", "1", "--seeds", "0", "--out", str(out)])
     results = json.loads(out.read_text())
     pico = results["leave_one_family_out"]["pico"]
     assert pico["trained_on"] == ["espeak", "mbrola", "festival", "flite"]
     assert pico["clips"] > 0 and 0.0 <= pico["ci95"][0] <= pico["accuracy"] <= pico["ci95"][1] <= 1.0
     assert results["min_accuracy"] == pico["accuracy"]
+    assert pico["interval"] == "clips" and pico["seed_accuracies"] == [pico["seeds"]["0"]["accuracy"]]
     single = results["single_family"]
     assert single["trained_on"] == ["espeak"] and sorted(single["tested_on"]) == ["festival", "flite", "mbrola", "pico"]
     assert set(results["runs"]) == {"leave_one_family_out", "single_family"}
@@ -27,17 +28,23 @@ def test_unknown_family_is_named():
         loeo_keywords.run(families=["sam"], epochs=1)
 
 
+def _run(family, seed, accuracy, trained_on=("espeak",)):
+    """One family's result as ``run`` returns it (one seed)."""
+    return {family: {"trained_on": list(trained_on), "seeds": {str(seed): {family: {
+        "accuracy": accuracy, "fp32_accuracy": accuracy, "ci95": [accuracy - 0.03, accuracy + 0.03], "clips": 900}}}}}
+
+
 def test_parallel_runs_keep_each_others_families_and_drop_other_recipes(tmp_path):
     # Families run in parallel processes used to read-modify-write the JSON unlocked (one could
     # lose the other's families), and results of an older recipe were shown beside new ones.
     import threading
 
     out = tmp_path / "loeo.json"
-    old = {"epochs": 30, "seed": 0, "recipe": {"voice_copies": 0}}
-    new = {"epochs": 40, "seed": 0, "recipe": {"voice_copies": 4}}
-    loeo_keywords.merge_results(out, "leave_one_family_out", {"pico": {"accuracy": 0.5}}, old, {})
+    old = {"epochs": 30, "recipe": {"voice_copies": 0}}
+    new = {"epochs": 40, "recipe": {"voice_copies": 4}}
+    loeo_keywords.merge_results(out, "leave_one_family_out", _run("pico", 0, 0.5), old, {})
     threads = [threading.Thread(target=loeo_keywords.merge_results,
-                                args=(out, "leave_one_family_out", {family: {"accuracy": acc}}, new, {}))
+                                args=(out, "leave_one_family_out", _run(family, 0, acc), new, {}))
                for family, acc in (("espeak", 0.8), ("flite", 0.7), ("mbrola", 0.75))]
     for t in threads:
         t.start()
@@ -47,3 +54,40 @@ def test_parallel_runs_keep_each_others_families_and_drop_other_recipes(tmp_path
     assert sorted(results["leave_one_family_out"]) == ["espeak", "flite", "mbrola"]  # old-recipe pico dropped
     assert results["min_accuracy"] == 0.7
     assert all(v["epochs"] == 40 for v in results["leave_one_family_out"].values())
+
+
+def test_seeds_run_in_parallel_are_averaged_with_an_interval_over_seeds(tmp_path):
+    # One training run moves a family's accuracy by a few points, so the shipped figures are means
+    # over seeds; seeds run in separate processes must all land, and a stored one-seed entry of the
+    # same recipe (the older file format) counts as its seed.
+    import threading
+
+    out = tmp_path / "loeo.json"
+    how = {"epochs": 40, "recipe": {"voice_copies": 4}}
+    legacy = {"pico": {"trained_on": ["espeak"], "accuracy": 0.70, "fp32_accuracy": 0.70, "ci95": [0.67, 0.73],
+                       "clips": 900, "seed": 0, **how}}
+    out.write_text(json.dumps({"leave_one_family_out": legacy}))
+    threads = [threading.Thread(target=loeo_keywords.merge_results,
+                                args=(out, "leave_one_family_out", _run("pico", seed, acc), how, {}))
+               for seed, acc in ((2, 0.76), (1, 0.73))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pico = json.loads(out.read_text())["leave_one_family_out"]["pico"]
+    assert pico["seed_accuracies"] == [0.70, 0.73, 0.76] and pico["seeds_run"] == [0, 1, 2]
+    assert pico["accuracy"] == pytest.approx(0.73) and pico["interval"] == "seeds"
+    assert pico["ci95"][0] < 0.70 and pico["ci95"][1] > 0.76  # t over three seeds is wider than their range
+    # A single-family run merges seed by seed too, per family tested.
+    for seed, acc in ((0, 0.5), (1, 0.6)):
+        run = {"espeak": {"trained_on": ["espeak"], "seeds": {str(seed): {
+            f: {"accuracy": acc, "fp32_accuracy": acc, "ci95": [0.4, 0.7], "clips": 100} for f in ("pico", "flite")}}}}
+        merged = loeo_keywords.merge_results(out, "single_family", run, how, {})
+    assert merged["single_family"]["tested_on"]["flite"]["seed_accuracies"] == [0.5, 0.6]
+    assert merged["single_family"]["tested_on"]["flite"]["accuracy"] == pytest.approx(0.55)
+
+
+@pytest.mark.parametrize("seeds", [[], [1, 1], [-1]])
+def test_bad_seed_lists_are_refused(seeds):
+    with pytest.raises(ValueError, match="seeds must be distinct integers >= 0"):
+        loeo_keywords.run(families=["pico"], epochs=1, seeds=seeds)

@@ -33,6 +33,8 @@ from typing import Any, Sequence
 import numpy as np
 
 RESULTS_RELPATH = "checkpoints/kws_loeo.json"
+# Three training seeds per family: one run moves a family's accuracy by a few points.
+DEFAULT_SEEDS = (0, 1, 2)
 
 
 def family_test_set(family: str, smoke: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -74,11 +76,14 @@ def score_families(model: Any, calibration: np.ndarray, families: Sequence[str],
     return scores
 
 
-def run(families: Sequence[str] | None = None, epochs: int | None = None, seed: int = 0,
+def run(families: Sequence[str] | None = None, epochs: int | None = None, seeds: Sequence[int] = (0,),
         single: str | None = None, progress: bool = True, smoke: bool | None = None) -> dict[str, Any]:
-    """Train and test one model per held-out family (or one single-family model); return results.
+    """Train and test one model per held-out family and seed (or single-family models); return results.
 
-    ``smoke=None`` follows ``TINYML_SMOKE`` (the tests' tiny configuration).
+    Returns ``{key: {"trained_on": [...], "seeds": {seed: {family tested: scores}}}}`` with one key
+    per held-out family (or the single family). ``smoke=None`` follows ``TINYML_SMOKE`` (the tests'
+    tiny configuration). A seed changes everything random in the recipe: initial weights, batch
+    order and the virtual speakers of the copies.
     """
     from .. import config, data
     from . import train_kws_phinet as recipe
@@ -88,40 +93,87 @@ def run(families: Sequence[str] | None = None, epochs: int | None = None, seed: 
     unknown = [f for f in list(families or []) + ([single] if single else []) if f not in every]
     if unknown:
         raise ValueError(f"unknown engine families {unknown}; the corpus has {', '.join(every)}")
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct integers >= 0, got {list(seeds)}")
     epochs = epochs or recipe.SHIPPED_EPOCHS
     # (families trained on, families tested on) per model
     plans = ({single: ([single], [f for f in every if f != single])} if single else
              {f: ([g for g in every if g != f], [f]) for f in (families or every)})
     results: dict[str, Any] = {}
     for key, (trained_on, tested_on) in plans.items():
-        started = time.perf_counter()
-        result, _ = recipe.fit_kws_phinet(recipe.kws_loaders(seed, families=trained_on, smoke=smoke), epochs,
-                                          seed, progress)
-        scores = score_families(result.model, calibration_clips(trained_on, seed, smoke=smoke), tested_on, smoke)
-        if single:
-            results = {"trained_on": trained_on, "tested_on": scores}
-        else:
-            results[key] = {"trained_on": trained_on, **scores[key],
-                            "val_accuracy": round(float(result.best_val_accuracy), 4)}
-        print(f"{key}: {json.dumps(results if single else results[key])} "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        results[key] = {"trained_on": trained_on, "seeds": {}}
+        for seed in seeds:
+            started = time.perf_counter()
+            result, _ = recipe.fit_kws_phinet(recipe.kws_loaders(seed, families=trained_on, smoke=smoke), epochs,
+                                              seed, progress)
+            scores = score_families(result.model, calibration_clips(trained_on, seed, smoke=smoke), tested_on, smoke)
+            for family in tested_on:
+                scores[family]["val_accuracy"] = round(float(result.best_val_accuracy), 4)
+            results[key]["seeds"][str(seed)] = scores
+            print(f"{key}, seed {seed}: {json.dumps(scores)} ({time.perf_counter() - started:.0f} s)", flush=True)
     return results
+
+
+def summarise_seeds(per_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One family's scores over training seeds: means, and a 95 % interval over the seeds.
+
+    With two or more seeds ``ci95`` is the Student-t interval of the mean over seeds (what
+    retraining moves, ``interval: "seeds"``); with one seed it is that run's Wilson interval over
+    the clips (``interval: "clips"``).
+
+    Example:
+        >>> s = summarise_seeds({"0": {"accuracy": 0.70, "fp32_accuracy": 0.71, "ci95": [0.67, 0.73], "clips": 900},
+        ...                      "1": {"accuracy": 0.74, "fp32_accuracy": 0.74, "ci95": [0.71, 0.77], "clips": 900}})
+        >>> s["accuracy"], s["interval"], s["seed_accuracies"]
+        (0.72, 'seeds', [0.7, 0.74])
+    """
+    from ..stats import seed_mean_interval
+
+    if not per_seed:
+        raise ValueError("no seeds to summarise")
+    order = sorted(per_seed, key=int)
+    runs = [per_seed[s] for s in order]
+    accuracies = [float(r["accuracy"]) for r in runs]
+    mean, low, high = seed_mean_interval(accuracies)
+    summary = {"clips": int(runs[0]["clips"]), "accuracy": round(mean, 4),
+               "fp32_accuracy": round(float(np.mean([r["fp32_accuracy"] for r in runs])), 4),
+               "seed_accuracies": [round(a, 4) for a in accuracies], "seeds_run": [int(s) for s in order]}
+    if len(runs) > 1:
+        summary.update(ci95=[round(max(low, 0.0), 4), round(min(high, 1.0), 4)], interval="seeds")
+    else:
+        summary.update(ci95=list(runs[0]["ci95"]), interval="clips")
+    if all("val_accuracy" in r for r in runs):
+        summary["val_accuracy"] = round(float(np.mean([r["val_accuracy"] for r in runs])), 4)
+    return summary
+
+
+def _seed_runs(entry: dict[str, Any]) -> dict[str, Any]:
+    """The per-seed scores of a stored family entry (older files kept one run and its seed)."""
+    if "seeds" in entry:
+        return dict(entry["seeds"])
+    if "accuracy" not in entry:
+        return {}
+    keys = ("clips", "accuracy", "fp32_accuracy", "ci95", "val_accuracy")
+    return {str(entry.get("seed", 0)): {k: entry[k] for k in keys if k in entry}}
 
 
 def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[str, Any],
                   run_info: dict[str, Any]) -> dict[str, Any]:
-    """Merge one run's ``results`` into the JSON at ``out`` under a lock; return the merged file.
+    """Merge one run's ``results`` (from :func:`run`) into the JSON at ``out`` under a lock.
 
-    Families are often run in parallel processes (``--families`` subsets), so the read-merge-write
-    holds a file lock: no process loses another's families. A family result made with another
-    recipe, epoch count or seed (``how``) is dropped rather than shown beside the new ones, and
-    ``min_accuracy`` is over the families of the current recipe only.
+    Families and seeds are often run in parallel processes (``--families`` / ``--seeds``
+    subsets), so the read-merge-write holds a file lock and merges seed by seed: no process loses
+    another's runs. A result made with another recipe or epoch count (``how``) is dropped rather
+    than averaged with the new ones, and ``min_accuracy`` is over the families of the current
+    recipe only. Each family's figures are re-summarised over all its seeds (:func:`summarise_seeds`).
 
     Example:
         >>> import tempfile
         >>> path = Path(tempfile.mkdtemp()) / "loeo.json"
-        >>> merged = merge_results(path, "leave_one_family_out", {"pico": {"accuracy": 0.7}}, {"epochs": 1}, {})
-        >>> merged["min_accuracy"]
+        >>> run = {"pico": {"trained_on": ["espeak"], "seeds": {"0": {"pico": {"accuracy": 0.7,
+        ...        "fp32_accuracy": 0.7, "ci95": [0.6, 0.8], "clips": 10}}}}}
+        >>> merge_results(path, "leave_one_family_out", run, {"epochs": 1}, {})["min_accuracy"]
         0.7
     """
     from filelock import FileLock
@@ -132,15 +184,26 @@ def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[st
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock", timeout=600):
         existing = json.loads(out.read_text()) if out.exists() else {}
+        stored = existing.get(section, {})
         if section == "single_family":
-            merged = {**results, **how}
+            (key, new), = results.items()
+            same = stored.get("trained_on") == new["trained_on"] and all(stored.get(k) == how[k] for k in how)
+            tested = {}
+            for family in new["seeds"][next(iter(new["seeds"]))]:
+                seeds = _seed_runs(stored.get("tested_on", {}).get(family, {})) if same else {}
+                seeds.update({s: scores[family] for s, scores in new["seeds"].items()})
+                tested[family] = {**summarise_seeds(seeds), "seeds": seeds}
+            merged: dict[str, Any] = {"trained_on": new["trained_on"], "tested_on": tested, **how}
         else:
-            kept = {f: v for f, v in existing.get(section, {}).items()
-                    if all(v.get(k) == how[k] for k in how)}
-            dropped = sorted(set(existing.get(section, {})) - set(kept) - set(results))
+            kept = {f: v for f, v in stored.items() if all(v.get(k) == how[k] for k in how)}
+            dropped = sorted(set(stored) - set(kept) - set(results))
             if dropped:
                 print(f"dropping results of {', '.join(dropped)}: made with another recipe; rerun those families")
-            merged = {**kept, **{f: {**v, **how} for f, v in results.items()}}
+            merged = dict(kept)
+            for family, new in results.items():
+                seeds = _seed_runs(kept.get(family, {}))
+                seeds.update({s: scores[family] for s, scores in new["seeds"].items()})
+                merged[family] = {"trained_on": new["trained_on"], **summarise_seeds(seeds), "seeds": seeds, **how}
         existing[section] = merged
         existing.setdefault("runs", {})[section] = run_info
         if section != "single_family" and merged:
@@ -169,15 +232,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--families", nargs="+", default=None, help="families to leave out (default: all)")
     parser.add_argument("--single", default=None, help="train on this family alone, test on the others")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
+                        help="training seeds (default: %(default)s); runs of other seeds already in --out are kept")
     parser.add_argument("--out", type=Path, default=None, help=f"results JSON (default data/{RESULTS_RELPATH})")
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be >= 1")
     out = args.out or config.data_dir() / RESULTS_RELPATH
     started = time.perf_counter()
-    results = run(args.families, args.epochs, args.seed, args.single, smoke=None)
-    how = {"recipe": recipe.KWS_RECIPE, "epochs": args.epochs or recipe.SHIPPED_EPOCHS, "seed": args.seed}
+    try:
+        results = run(args.families, args.epochs, args.seeds, args.single, smoke=None)
+    except ValueError as exc:
+        parser.error(str(exc))
+    how = {"recipe": recipe.KWS_RECIPE, "epochs": args.epochs or recipe.SHIPPED_EPOCHS}
     section = "single_family" if args.single else "leave_one_family_out"
     run_info = {
         "model": "keyword PhiNet (scaling.solve_phinet for scaling.KWS_TARGET), recipe of train_kws_phinet", **how,
