@@ -43,6 +43,34 @@ def test_split_is_speaker_disjoint_and_covers_five_engine_families():
     assert 4000 <= len(rows) <= 9000
 
 
+def test_one_person_behind_voices_of_two_families_stays_in_one_split():
+    # Festival's kal diphones and Flite's kal/kal16 are one person, as are the two slt voices: if the
+    # planner split them apart, "unseen" test voices would have been heard in training.
+    from tinyml_helpers.data import engines
+
+    rows = keywords.read_clip_rows()
+    split_of_person: dict[str, set[str]] = {}
+    for r in rows:
+        if r["voice"]:
+            family, name = r["voice"].split(":", 1)
+            split_of_person.setdefault(engines.Voice(family, name).person, set()).add(r["split"])
+    assert {p: s for p, s in split_of_person.items() if len(s) > 1} == {}
+    assert {"cmu:kal", "cmu:slt"} <= set(split_of_person)
+
+
+def test_planner_keeps_a_person_in_the_split_another_family_gave_them(monkeypatch):
+    # Regression: splits were drawn family by family, so nothing stopped Flite's kal landing in
+    # train while Festival's kal (the same person) was a test voice.
+    def split_by_family(speakers, settings, rng):
+        return {s: "test" if s.startswith("festival:") else "train" for s in speakers}
+
+    monkeypatch.setattr(keywords, "_split_speakers", split_by_family)
+    plan = keywords.plan_keyword_set(keywords.GeneratorSettings(families=("festival", "flite"), clips_per_family=120))
+    split_of_voice = {c.voice: c.split for c in plan.clips if c.voice}
+    assert split_of_voice["flite:kal"] == split_of_voice["flite:kal16"] == split_of_voice["flite:slt"] == "test"
+    assert split_of_voice["flite:awb"] == split_of_voice["flite:rms"] == "train"
+
+
 def test_load_keyword_audio_smoke_subset():
     clips = data.load_keyword_audio("train", smoke=True)
     assert clips.audio.shape == (16 * 12, 16000) and clips.audio.dtype == np.float32

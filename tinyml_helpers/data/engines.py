@@ -71,6 +71,11 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 PICO_VOICES = ("en-US", "en-GB")
 # Voices that are one speaker recorded twice go to the same split (kal at 8 and 16 kHz).
 SAME_SPEAKER = {"flite:kal16": "flite:kal"}
+# One person behind voices of two families: CMU's kal diphones (Festival and Flite) and the CMU
+# ARCTIC speaker slt (Festival's HTS voice and Flite's). The generator keeps each person in one
+# split across families, or the "unseen" test voices could have been heard in training.
+SAME_PERSON = {"festival:kal_diphone": "cmu:kal", "flite:kal": "cmu:kal", "flite:kal16": "cmu:kal",
+               "festival:cmu_us_slt_arctic_hts": "cmu:slt", "flite:slt": "cmu:slt"}
 
 PROGRAMS = {"mbrola": ("espeak-ng", "espeak-ng"), "festival": ("festival", "festival"),
             "flite": ("flite", "flite"), "pico": ("pico2wave", "libttspico-utils")}
@@ -108,6 +113,16 @@ class Voice:
     def speaker(self) -> str:
         """Voices of one recorded speaker share this key (they must share a split)."""
         return SAME_SPEAKER.get(self.name_in_corpus, self.name_in_corpus)
+
+    @property
+    def person(self) -> str:
+        """The human behind the voice, across families (``speaker`` when no other family has them).
+
+        Example:
+            >>> Voice("flite", "kal16").person == Voice("festival", "kal_diphone").person
+            True
+        """
+        return SAME_PERSON.get(self.name_in_corpus, self.speaker)
 
     def __str__(self) -> str:
         return self.name_in_corpus

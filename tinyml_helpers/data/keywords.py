@@ -379,6 +379,7 @@ def plan_keyword_set(settings: GeneratorSettings = GeneratorSettings()) -> Keywo
     renderings: list[Rendering] = []
     clips: list[ClipPlan] = []
     voices: dict[str, list[engines.Voice]] = {}
+    split_of_person: dict[str, str] = {}
     for family in settings.families:  # fixed order: the files come out the same every time
         family_voices = engines.family_voices(family, espeak_names)
         voices[family] = family_voices
@@ -386,6 +387,8 @@ def plan_keyword_set(settings: GeneratorSettings = GeneratorSettings()) -> Keywo
         if family == "espeak" and len(speakers) < 3:
             raise ValueError("the espeak family needs at least 3 voice variants for a voice-disjoint split")
         split_of = _split_speakers(speakers, settings, rng)
+        for voice in family_voices:  # a person another family already placed stays in that split
+            split_of[voice.speaker] = split_of_person.setdefault(voice.person, split_of[voice.speaker])
         n_unknown = min(len(UNKNOWN_WORDS), max(settings.min_unknown_per_voice,
                                                -(-settings.unknown_renderings_per_family // len(family_voices))))
         takes = max(1, round(settings.clips_per_family / (len(keyword_classes()) * len(family_voices))))
