@@ -21,7 +21,10 @@ pico      SVOX Pico (en-US, en-GB)                      ``libttspico-utils`` (no
 
 Festival's MBROLA-backed voices (``festvox-us1..3``, ``festvox-en1``) are left out on purpose:
 they play the same diphone databases as the mbrola family, so leaving the mbrola family out
-of training would not really leave its sound out.
+of training would not really leave its sound out. The non-English voices of Festival (Italian,
+Czech, Finnish, Spanish, Catalan, Russian, Indic) and of Pico (de, es, fr, it) are left out too:
+they read an English word with their own language's spelling rules, so the clip would not say
+the word on its label.
 
 **Enabling contrib and non-free** (Debian 12, as root): add ``contrib non-free`` to the
 ``Components:`` line of ``/etc/apt/sources.list.d/debian.sources`` (or to each ``deb`` line of
