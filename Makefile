@@ -13,6 +13,12 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,) \
 
 .PHONY: setup lab test unit notebooks bench slides binder-badge clean-artifacts
 
+# The tests run on up to two pytest-xdist workers (TEST_JOBS=1 make test for one). conftest.py
+# keeps together what must not be split: a test file's tests (module fixtures), a notebook's
+# cells (one kernel), and notebooks 04 -> 05 -> 06, which hand files to each other.
+TEST_JOBS ?= $(shell $(PYTHON) -c 'import os; print(min(2, os.cpu_count() or 1))' 2>/dev/null || echo 1)
+XDIST     := -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder
+
 setup: $(STAMP)
 
 # requirements.lock pins the whole tree with hashes, resolved on Linux x86_64 / Python 3.11;
@@ -38,14 +44,14 @@ lab: setup
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
 unit: setup
-	$(PY) -m pytest -q --durations=5
+	$(PY) -m pytest -q --durations=5 $(XDIST)
 
 notebooks: setup
-	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10
+	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10 $(XDIST)
 
 test: setup
-	TINYML_BLOCK_NETWORK=1 $(PY) -m pytest -q --durations=5
-	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10
+	TINYML_BLOCK_NETWORK=1 $(PY) -m pytest -q --durations=5 $(XDIST)
+	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10 $(XDIST)
 
 bench: setup
 	$(PY) -m tinyml_helpers.bench
