@@ -13,6 +13,29 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,) \
 
 .PHONY: setup lab test unit notebooks bench slides binder-badge clean-artifacts
 
+# The tests use up to two cores (`make test TEST_JOBS=1` for one): the unit tests on pytest-xdist
+# workers, a whole test file per worker (its module fixtures, e.g. compiled firmware, are built
+# once); the notebooks in two processes, 04 -> 05 -> 06 in order in one (they hand files to each
+# other, as they do for a learner) and 00-03 in the other.
+TEST_JOBS ?= $(shell $(PYTHON) -c 'import os; print(min(2, os.cpu_count() or 1))' 2>/dev/null || echo 1)
+UNIT_PYTEST := TINYML_BLOCK_NETWORK=1 $(PY) -m pytest -q --durations=5 \
+               $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadfile,)
+NB_PYTEST   := TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax -q --durations=5
+NB_HANDOFF  := $(sort $(wildcard notebooks/04_*.ipynb notebooks/05_*.ipynb notebooks/06_*.ipynb))
+NB_OTHERS   := $(filter-out $(NB_HANDOFF),$(sort $(wildcard notebooks/*.ipynb)))
+# The second process's report is printed after the first's, not interleaved with it.
+define RUN_NOTEBOOKS
+if [ "$(TEST_JOBS)" -ge 2 ] 2>/dev/null; then \
+  log=$$(mktemp); \
+  $(NB_PYTEST) $(NB_OTHERS) >"$$log" 2>&1 & others=$$!; \
+  $(NB_PYTEST) $(NB_HANDOFF); handoff=$$?; \
+  wait $$others; others=$$?; cat "$$log"; rm -f "$$log"; \
+  [ $$others = 0 ] && [ $$handoff = 0 ]; \
+else \
+  $(NB_PYTEST) notebooks; \
+fi
+endef
+
 setup: $(STAMP)
 
 # requirements.lock pins the whole tree with hashes, resolved on Linux x86_64 / Python 3.11;
@@ -38,14 +61,14 @@ lab: setup
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
 unit: setup
-	$(PY) -m pytest -q --durations=5
+	$(UNIT_PYTEST)
 
 notebooks: setup
-	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10
+	@$(RUN_NOTEBOOKS)
 
 test: setup
-	TINYML_BLOCK_NETWORK=1 $(PY) -m pytest -q --durations=5
-	TINYML_SMOKE=1 TINYML_BLOCK_NETWORK=1 $(PY) -m pytest --nbval-lax notebooks -q --durations=10
+	$(UNIT_PYTEST)
+	@$(RUN_NOTEBOOKS)
 
 bench: setup
 	$(PY) -m tinyml_helpers.bench

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,13 +19,21 @@ import pytest
 ACCELERATE = Path(sys.executable).with_name("accelerate")
 
 
+def _free_port() -> int:
+    """A port nobody listens on now: the two launches (possibly on two pytest-xdist workers at
+    once) must not both bind torchrun's rendezvous to one fixed port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _launch(module: str, out: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TINYML_SMOKE": "1", "TINYML_ARTIFACTS": str(tmp_path / "artifacts"),
            # accelerate 0.23 reaches multi-process CPU training through its torchrun launcher + this switch.
            "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     cmd = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
-           "--main_process_port", "29731", "-m", module, "--epochs", "1", "--out", str(out), *args]
+           "--main_process_port", str(_free_port()), "-m", module, "--epochs", "1", "--out", str(out), *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
 
 

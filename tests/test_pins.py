@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"pytorch": "torch", "torchvision": "torchvision", "python": "python", "pip": "pip"}
-TEST_ONLY = {"pytest", "nbval", "jupyter-repo2docker", "playwright"}
+TEST_ONLY = {"pytest", "nbval", "pytest-xdist", "jupyter-repo2docker", "playwright"}
 
 
 def _norm(name: str) -> str:
