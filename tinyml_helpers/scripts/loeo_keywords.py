@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -249,7 +250,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_info = {
         "model": "keyword PhiNet (scaling.solve_phinet for scaling.KWS_TARGET), recipe of train_kws_phinet", **how,
         "accuracy": "int8 (onnxruntime, per-channel QOperator) on every clip of the family; fp32_accuracy in PyTorch",
-        "made_by": "python -m tinyml_helpers.scripts.loeo_keywords" + (" " + " ".join(argv) if argv else ""),
+        "made_by": " ".join(["python -m tinyml_helpers.scripts.loeo_keywords",
+                             *(sys.argv[1:] if argv is None else argv)]),
         "seconds": round(time.perf_counter() - started, 1), "torch_version": torch.__version__}
     merge_results(out, section, results, how, run_info)
     if args.out is None:  # the shipped file: keep data/manifest.json (checked on load) in step
