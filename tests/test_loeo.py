@@ -18,6 +18,7 @@ def test_loeo_and_single_family_runs_merge_into_one_results_file(tmp_path):
     assert pico["clips"] > 0 and 0.0 <= pico["ci95"][0] <= pico["accuracy"] <= pico["ci95"][1] <= 1.0
     assert results["min_accuracy"] == pico["accuracy"]
     assert pico["interval"] == "clips" and pico["seed_accuracies"] == [pico["seeds"]["0"]["accuracy"]]
+    assert pico["corpus"] == loeo_keywords.corpus_fingerprint()  # seeds of another corpus are never averaged in
     single = results["single_family"]
     assert single["trained_on"] == ["espeak"] and sorted(single["tested_on"]) == ["festival", "flite", "mbrola", "pico"]
     assert set(results["runs"]) == {"leave_one_family_out", "single_family"}
@@ -91,3 +92,15 @@ def test_seeds_run_in_parallel_are_averaged_with_an_interval_over_seeds(tmp_path
 def test_bad_seed_lists_are_refused(seeds):
     with pytest.raises(ValueError, match="seeds must be distinct integers >= 0"):
         loeo_keywords.run(families=["pico"], epochs=1, seeds=seeds)
+
+
+def test_seeds_of_another_corpus_are_not_averaged_in(tmp_path):
+    # Seeds now merge into one mean: a run on a re-rendered corpus (same recipe) must start afresh
+    # rather than be averaged with scores on clips that no longer exist.
+    out = tmp_path / "loeo.json"
+    recipe = {"epochs": 40, "recipe": {"voice_copies": 4}}
+    loeo_keywords.merge_results(out, "leave_one_family_out", _run("pico", 0, 0.5), {**recipe, "corpus": "old"}, {})
+    merged = loeo_keywords.merge_results(out, "leave_one_family_out", _run("pico", 1, 0.8),
+                                         {**recipe, "corpus": "new"}, {})
+    pico = merged["leave_one_family_out"]["pico"]
+    assert pico["seeds_run"] == [1] and pico["accuracy"] == 0.8 and pico["corpus"] == "new"
