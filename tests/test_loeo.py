@@ -104,3 +104,9 @@ def test_seeds_of_another_corpus_are_not_averaged_in(tmp_path):
                                          {**recipe, "corpus": "new"}, {})
     pico = merged["leave_one_family_out"]["pico"]
     assert pico["seeds_run"] == [1] and pico["accuracy"] == 0.8 and pico["corpus"] == "new"
+
+
+def test_repeated_seed_on_the_command_line_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        loeo_keywords.main(["--families", "pico", "--seeds", "1", "1"])
+    assert stop.value.code == 2 and "--seeds must be distinct" in capsys.readouterr().err
