@@ -98,9 +98,7 @@ def run(families: Sequence[str] | None = None, epochs: int | None = None, seeds:
     unknown = [f for f in list(families or []) + ([single] if single else []) if f not in every]
     if unknown:
         raise ValueError(f"unknown engine families {unknown}; the corpus has {', '.join(every)}")
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ValueError(f"seeds must be distinct integers >= 0, got {list(seeds)}")
+    seeds = check_seeds(seeds)
     epochs = epochs or recipe.SHIPPED_EPOCHS
     # (families trained on, families tested on) per model
     plans = ({single: ([single], [f for f in every if f != single])} if single else
@@ -118,6 +116,19 @@ def run(families: Sequence[str] | None = None, epochs: int | None = None, seeds:
             results[key]["seeds"][str(seed)] = scores
             print(f"{key}, seed {seed}: {json.dumps(scores)} ({time.perf_counter() - started:.0f} s)", flush=True)
     return results
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """``seeds`` as a list of ints, or ValueError unless they are distinct integers >= 0.
+
+    Example:
+        >>> check_seeds((0, 1, 2))
+        [0, 1, 2]
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct integers >= 0, got {seeds}")
+    return seeds
 
 
 def corpus_fingerprint() -> str:
@@ -175,6 +186,13 @@ def _seed_runs(entry: dict[str, Any]) -> dict[str, Any]:
     return {str(entry.get("seed", 0)): {k: entry[k] for k in keys if k in entry}}
 
 
+def _with_new_seeds(stored: dict[str, Any], new_seeds: dict[str, Any], family: str) -> dict[str, Any]:
+    """A family's stored seed runs plus this run's (which replace a rerun seed), summarised."""
+    seeds = _seed_runs(stored)
+    seeds.update({s: scores[family] for s, scores in new_seeds.items()})
+    return {**summarise_seeds(seeds), "seeds": seeds}
+
+
 def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[str, Any],
                   run_info: dict[str, Any]) -> dict[str, Any]:
     """Merge one run's ``results`` (from :func:`run`) into the JSON at ``out`` under a lock.
@@ -207,9 +225,8 @@ def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[st
             same = stored.get("trained_on") == new["trained_on"] and all(stored.get(k) == how[k] for k in how)
             tested = {}
             for family in new["seeds"][next(iter(new["seeds"]))]:
-                seeds = _seed_runs(stored.get("tested_on", {}).get(family, {})) if same else {}
-                seeds.update({s: scores[family] for s, scores in new["seeds"].items()})
-                tested[family] = {**summarise_seeds(seeds), "seeds": seeds}
+                tested[family] = _with_new_seeds(stored.get("tested_on", {}).get(family, {}) if same else {},
+                                                 new["seeds"], family)
             merged: dict[str, Any] = {"trained_on": new["trained_on"], "tested_on": tested, **how}
         else:
             kept = {f: v for f, v in stored.items() if all(v.get(k) == how[k] for k in how)}
@@ -218,9 +235,8 @@ def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[st
                 print(f"dropping results of {', '.join(dropped)}: made with another recipe or corpus; rerun those families")
             merged = dict(kept)
             for family, new in results.items():
-                seeds = _seed_runs(kept.get(family, {}))
-                seeds.update({s: scores[family] for s, scores in new["seeds"].items()})
-                merged[family] = {"trained_on": new["trained_on"], **summarise_seeds(seeds), "seeds": seeds, **how}
+                merged[family] = {"trained_on": new["trained_on"],
+                                  **_with_new_seeds(kept.get(family, {}), new["seeds"], family), **how}
         existing[section] = merged
         existing.setdefault("runs", {})[section] = run_info
         if section != "single_family" and merged:
@@ -257,8 +273,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--epochs must be >= 1")
     out = args.out or config.data_dir() / RESULTS_RELPATH
     started = time.perf_counter()
-    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
-        parser.error(f"--seeds must be distinct integers >= 0, got {args.seeds}")
+    try:
+        check_seeds(args.seeds)
+    except ValueError as exc:
+        parser.error(f"--{exc}")
     results = run(args.families, args.epochs, args.seeds, args.single, smoke=None)
     # Seeds are averaged only over runs of one recipe on one corpus: a re-rendered corpus starts afresh.
     how = {"recipe": recipe.KWS_RECIPE, "epochs": args.epochs or recipe.SHIPPED_EPOCHS, "corpus": corpus_fingerprint()}
