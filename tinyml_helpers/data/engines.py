@@ -24,7 +24,8 @@ they play the same diphone databases as the mbrola family, so leaving the mbrola
 of training would not really leave its sound out. The non-English voices of Festival (Italian,
 Czech, Finnish, Spanish, Catalan, Russian, Indic) and of Pico (de, es, fr, it) are left out too:
 they read an English word with their own language's spelling rules, so the clip would not say
-the word on its label.
+the word on its label. Given English phonemes through Pico's ``<phoneme>`` markup instead, they
+were still mostly misheard by a recogniser trained on real speech (figures in ``data/README.md``).
 
 **Enabling contrib and non-free** (Debian 12, as root): add ``contrib non-free`` to the
 ``Components:`` line of ``/etc/apt/sources.list.d/debian.sources`` (or to each ``deb`` line of
