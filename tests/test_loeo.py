@@ -110,3 +110,27 @@ def test_repeated_seed_on_the_command_line_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as stop:
         loeo_keywords.main(["--families", "pico", "--seeds", "1", "1"])
     assert stop.value.code == 2 and "--seeds must be distinct" in capsys.readouterr().err
+
+
+def test_other_networks_go_to_their_own_section_and_leave_the_phinet_figures_alone(tmp_path):
+    out = tmp_path / "loeo.json"
+    for network in ("phinet", "dscnn", "teacher"):
+        loeo_keywords.main(["--network", network, "--families", "pico", "--epochs", "1", "--seeds", "0",
+                            "--out", str(out)])
+    results = json.loads(out.read_text())
+    phinet = results["leave_one_family_out"]["pico"]
+    assert results["min_accuracy"] == phinet["accuracy"]  # the PhiNet's, whatever the others score
+    dscnn, teacher = (results["other_networks"][n]["pico"] for n in ("dscnn", "teacher"))
+    assert dscnn["recipe"]["features"] == "mfcc" and teacher["recipe"]["features"] == "logmel"
+    assert dscnn["clips"] == teacher["clips"] == phinet["clips"]  # the same clips, whatever the features
+    assert dscnn["trained_on"] == phinet["trained_on"] and 0.0 <= dscnn["accuracy"] <= 1.0
+    assert set(results["runs"]) == {"leave_one_family_out", "leave_one_family_out:dscnn",
+                                    "leave_one_family_out:teacher"}
+
+
+def test_single_family_baseline_with_another_network_is_refused(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        loeo_keywords.main(["--network", "dscnn", "--single", "espeak", "--out", str(tmp_path / "l.json")])
+    assert stop.value.code == 2 and "--single is the PhiNet's" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown network 'resnet'"):
+        loeo_keywords.run(families=["pico"], epochs=1, network="resnet")

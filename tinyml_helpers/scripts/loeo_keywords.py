@@ -10,6 +10,12 @@ course's quantization pipeline, calibrated on training clips).
 ``--single espeak`` instead trains on one family alone and tests on each of the others: what
 the course's first, espeak-only corpus could teach a model.
 
+``--network dscnn`` or ``--network teacher`` runs the same leave-one-family-out test with another
+network on the same data (the same clips, virtual-speaker copies and epochs), each at its own
+learning rate: MLPerf Tiny's DS-CNN on its 49x10 MFCCs, and the knowledge-distillation teacher,
+a CNN with 15 times the PhiNet's parameters. It answers whether a bigger or different network
+would hear an unheard engine better; their results go to the file's ``other_networks`` section.
+
 Every model is trained with three seeds by default (one run moves a family by several points).
 Results go to ``data/checkpoints/kws_loeo.json`` (shown by notebooks 01 and 04): each seed's
 scores with clip counts and Wilson intervals, and per family the mean with a 95 % interval over
@@ -19,6 +25,7 @@ over processes. About 6 minutes per model on one core (18 models in all)::
     python -m tinyml_helpers.scripts.loeo_keywords                  # all five families, seeds 0 1 2
     python -m tinyml_helpers.scripts.loeo_keywords --seeds 1        # one seed (e.g. in a second process)
     python -m tinyml_helpers.scripts.loeo_keywords --single espeak  # the single-engine baseline
+    python -m tinyml_helpers.scripts.loeo_keywords --network dscnn  # the same test for the DS-CNN
     python -m tinyml_helpers.scripts.loeo_keywords --epochs 1 --families pico --seeds 0 --out /tmp/l.json  # quick try
 
 Example:
@@ -40,29 +47,93 @@ import numpy as np
 RESULTS_RELPATH = "checkpoints/kws_loeo.json"
 # Three training seeds per family: one run moves a family's accuracy by a few points.
 DEFAULT_SEEDS = (0, 1, 2)
+# The networks compared with the keyword PhiNet, each with its own features and tuned step size:
+# the DS-CNN's learning rate is the one notebook 04 found best on the validation voices, the
+# teacher's is train_teacher's. Both use the PhiNet recipe's batch size, optimizer and schedule.
+OTHER_NETWORKS = {"dscnn": "DS-CNN (MLPerf Tiny reference, models.dscnn) on 49x10 MFCCs",
+                  "teacher": "KD teacher CNN (models.kws_cnn.KWSTeacherCNN) on 49x40 log-mels"}
+NETWORKS = ("phinet", *OTHER_NETWORKS)
 
 
-def family_test_set(family: str, smoke: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def network_recipe(network: str) -> dict[str, Any]:
+    """How ``network`` is trained here: the PhiNet's shipped recipe, or the other network's own step size.
+
+    Example:
+        >>> network_recipe("dscnn")["features"], network_recipe("dscnn")["lr"]
+        ('mfcc', 0.01)
+    """
+    from .train_kws_phinet import KWS_RECIPE
+
+    if network == "phinet":
+        return dict(KWS_RECIPE)
+    if network not in OTHER_NETWORKS:
+        raise ValueError(f"unknown network {network!r}; valid: {', '.join(NETWORKS)}")
+    shared = {k: KWS_RECIPE[k] for k in ("batch_size", "optimizer", "schedule", "voice_copies")}
+    if network == "dscnn":
+        return {**shared, "features": "mfcc", "lr": 1e-2, "weight_decay": 1e-4}
+    from .train_teacher import TEACHER_RECIPE
+
+    return {**shared, "features": "logmel", "lr": TEACHER_RECIPE["lr"], "weight_decay": TEACHER_RECIPE["weight_decay"]}
+
+
+def fit_network(network: str, trained_on: Sequence[str], seed: int, epochs: int,
+                smoke: bool | None = None, progress: bool = False) -> tuple[Any, str]:
+    """Train ``network`` on the train clips of ``trained_on``: (TrainResult, feature kind it reads).
+
+    Example:
+        >>> result, kind = fit_network("dscnn", ["pico"], seed=0, epochs=1, smoke=True)  # doctest: +SKIP
+    """
+    import torch
+
+    from .. import config, data, training
+    from . import train_kws_phinet as phinet
+
+    if network == "phinet":
+        result, _ = phinet.fit_kws_phinet(phinet.kws_loaders(seed, families=trained_on, smoke=smoke), epochs,
+                                          seed, progress)
+        return result, "logmel"
+    how = network_recipe(network)
+    loaders = data.keyword_loaders(batch_size=how["batch_size"], kind=how["features"], seed=seed, smoke=smoke,
+                                   families=trained_on, voice_copies=how["voice_copies"])
+    n_classes = len(data.keyword_classes())
+    torch.set_num_threads(1)  # small convolutions; runs are spread over processes instead
+    config.seed_everything(seed)
+    if network == "dscnn":
+        from ..models.dscnn import DSCNN
+
+        model = DSCNN(num_classes=n_classes)
+    else:
+        from ..models.kws_cnn import TEACHER_CONFIG, KWSTeacherCNN
+
+        model = KWSTeacherCNN(**{**TEACHER_CONFIG, "n_classes": n_classes})
+    result = training.train_classifier(model, loaders, epochs=epochs, lr=how["lr"], weight_decay=how["weight_decay"],
+                                       optimizer=how["optimizer"], schedule=how["schedule"], seed=seed,
+                                       progress=progress, save_checkpoint=False, num_classes=n_classes)
+    return result, how["features"]
+
+
+def family_test_set(family: str, smoke: bool | None = None,
+                    kind: str = "logmel") -> tuple[np.ndarray, np.ndarray]:
     """Every clip of ``family`` (train, val and test splits): features and labels."""
     from .. import data
 
-    parts = [(data.keyword_features(s, smoke=smoke), data.keyword_families(s, smoke=smoke) == family)
+    parts = [(data.keyword_features(s, kind, smoke=smoke), data.keyword_families(s, smoke=smoke) == family)
              for s in data.SPLITS]
     return (np.concatenate([X[m] for (X, _), m in parts]), np.concatenate([y[m] for (_, y), m in parts]))
 
 
 def calibration_clips(families: Sequence[str], seed: int = 0, n: int = 256,
-                      smoke: bool | None = None) -> np.ndarray:
+                      smoke: bool | None = None, kind: str = "logmel") -> np.ndarray:
     """Clean training features of ``families``, class-stratified, for int8 calibration."""
     from .. import data, export
 
-    X, y = data.keyword_features("train", smoke=smoke)
+    X, y = data.keyword_features("train", kind, smoke=smoke)
     mask = np.isin(data.keyword_families("train", smoke=smoke), list(families))
     return export.calibration_subset(X[mask], y[mask], n, seed)
 
 
 def score_families(model: Any, calibration: np.ndarray, families: Sequence[str],
-                   smoke: bool | None = None) -> dict[str, dict[str, Any]]:
+                   smoke: bool | None = None, kind: str = "logmel") -> dict[str, dict[str, Any]]:
     """Quantize ``model`` to int8 once, then score it (and its float self) on every clip of each family."""
     from .. import export
     from ..stats import wilson_interval
@@ -72,7 +143,7 @@ def score_families(model: Any, calibration: np.ndarray, families: Sequence[str],
         fp32 = export.export_onnx(model, Path(tmp) / "m.onnx", tuple(calibration.shape[1:]))
         int8 = export.quantize_onnx(fp32, Path(tmp) / "m_int8.onnx", calibration)
         for family in families:
-            X, y = family_test_set(family, smoke)
+            X, y = family_test_set(family, smoke, kind)
             right = export.accuracy(export.onnx_logits(int8, X), y)
             scores[family] = {"clips": int(len(y)),
                               "fp32_accuracy": round(export.accuracy(export.torch_logits(model, X), y), 4),
@@ -82,13 +153,14 @@ def score_families(model: Any, calibration: np.ndarray, families: Sequence[str],
 
 
 def run(families: Sequence[str] | None = None, epochs: int | None = None, seeds: Sequence[int] = (0,),
-        single: str | None = None, progress: bool = True, smoke: bool | None = None) -> dict[str, Any]:
+        single: str | None = None, progress: bool = True, smoke: bool | None = None,
+        network: str = "phinet") -> dict[str, Any]:
     """Train and test one model per held-out family and seed (or single-family models); return results.
 
     Returns ``{key: {"trained_on": [...], "seeds": {seed: {family tested: scores}}}}`` with one key
     per held-out family (or the single family). ``smoke=None`` follows ``TINYML_SMOKE`` (the tests'
     tiny configuration). A seed changes everything random in the recipe: initial weights, batch
-    order and the virtual speakers of the copies.
+    order and the virtual speakers of the copies. ``network`` is one of :data:`NETWORKS`.
     """
     from .. import config, data
     from . import train_kws_phinet as recipe
@@ -99,6 +171,7 @@ def run(families: Sequence[str] | None = None, epochs: int | None = None, seeds:
     if unknown:
         raise ValueError(f"unknown engine families {unknown}; the corpus has {', '.join(every)}")
     seeds = check_seeds(seeds)
+    network_recipe(network)  # an unknown network fails here, before any training
     epochs = epochs or recipe.SHIPPED_EPOCHS
     # (families trained on, families tested on) per model
     plans = ({single: ([single], [f for f in every if f != single])} if single else
@@ -108,9 +181,9 @@ def run(families: Sequence[str] | None = None, epochs: int | None = None, seeds:
         results[key] = {"trained_on": trained_on, "seeds": {}}
         for seed in seeds:
             started = time.perf_counter()
-            result, _ = recipe.fit_kws_phinet(recipe.kws_loaders(seed, families=trained_on, smoke=smoke), epochs,
-                                              seed, progress)
-            scores = score_families(result.model, calibration_clips(trained_on, seed, smoke=smoke), tested_on, smoke)
+            result, kind = fit_network(network, trained_on, seed, epochs, smoke, progress)
+            scores = score_families(result.model, calibration_clips(trained_on, seed, smoke=smoke, kind=kind),
+                                    tested_on, smoke, kind)
             for family in tested_on:
                 scores[family]["val_accuracy"] = round(float(result.best_val_accuracy), 4)
             results[key]["seeds"][str(seed)] = scores
@@ -194,7 +267,7 @@ def _with_new_seeds(stored: dict[str, Any], new_seeds: dict[str, Any], family: s
 
 
 def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[str, Any],
-                  run_info: dict[str, Any]) -> dict[str, Any]:
+                  run_info: dict[str, Any], network: str = "phinet") -> dict[str, Any]:
     """Merge one run's ``results`` (from :func:`run`) into the JSON at ``out`` under a lock.
 
     Families and seeds are often run in parallel processes (``--families`` / ``--seeds``
@@ -202,6 +275,8 @@ def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[st
     another's runs. A result made with another recipe or epoch count (``how``) is dropped rather
     than averaged with the new ones, and ``min_accuracy`` is over the families of the current
     recipe only. Each family's figures are re-summarised over all its seeds (:func:`summarise_seeds`).
+    Another network's leave-one-family-out results go to ``other_networks.<network>``; ``min_accuracy``
+    stays the PhiNet's.
 
     Example:
         >>> import tempfile
@@ -215,11 +290,16 @@ def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[st
 
     from ..files import atomic_write_json
 
+    if network != "phinet" and section == "single_family":
+        raise ValueError("the single-family baseline is kept for the PhiNet only")
+    network_recipe(network)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock", timeout=600):
         existing = json.loads(out.read_text()) if out.exists() else {}
-        stored = existing.get(section, {})
+        holder = existing if network == "phinet" else existing.setdefault("other_networks", {})
+        slot = section if network == "phinet" else network
+        stored = holder.get(slot, {})
         if section == "single_family":
             (key, new), = results.items()
             same = stored.get("trained_on") == new["trained_on"] and all(stored.get(k) == how[k] for k in how)
@@ -237,9 +317,9 @@ def merge_results(out: Path, section: str, results: dict[str, Any], how: dict[st
             for family, new in results.items():
                 merged[family] = {"trained_on": new["trained_on"],
                                   **_with_new_seeds(kept.get(family, {}), new["seeds"], family), **how}
-        existing[section] = merged
-        existing.setdefault("runs", {})[section] = run_info
-        if section != "single_family" and merged:
+        holder[slot] = merged
+        existing.setdefault("runs", {})[section if network == "phinet" else f"{section}:{network}"] = run_info
+        if network == "phinet" and section != "single_family" and merged:
             existing["min_accuracy"] = min(v["accuracy"] for v in merged.values())
         atomic_write_json(out, existing)
     return existing
@@ -268,26 +348,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
                         help="training seeds (default: %(default)s); runs of other seeds already in --out are kept")
     parser.add_argument("--out", type=Path, default=None, help=f"results JSON (default data/{RESULTS_RELPATH})")
+    parser.add_argument("--network", default="phinet", choices=NETWORKS,
+                        help="network to train (default: %(default)s, the shipped keyword PhiNet)")
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be >= 1")
+    if args.single and args.network != "phinet":
+        parser.error("--single is the PhiNet's single-engine baseline; leave out --network")
     out = args.out or config.data_dir() / RESULTS_RELPATH
     started = time.perf_counter()
     try:
         check_seeds(args.seeds)
     except ValueError as exc:
         parser.error(f"--{exc}")
-    results = run(args.families, args.epochs, args.seeds, args.single, smoke=None)
+    results = run(args.families, args.epochs, args.seeds, args.single, smoke=None, network=args.network)
     # Seeds are averaged only over runs of one recipe on one corpus: a re-rendered corpus starts afresh.
-    how = {"recipe": recipe.KWS_RECIPE, "epochs": args.epochs or recipe.SHIPPED_EPOCHS, "corpus": corpus_fingerprint()}
+    how = {"recipe": network_recipe(args.network), "epochs": args.epochs or recipe.SHIPPED_EPOCHS,
+           "corpus": corpus_fingerprint()}
     section = "single_family" if args.single else "leave_one_family_out"
     run_info = {
-        "model": "keyword PhiNet (scaling.solve_phinet for scaling.KWS_TARGET), recipe of train_kws_phinet", **how,
+        "model": OTHER_NETWORKS.get(args.network, "keyword PhiNet (scaling.solve_phinet for scaling.KWS_TARGET), "
+                                                  "recipe of train_kws_phinet"), **how,
         "accuracy": "int8 (onnxruntime, per-channel QOperator) on every clip of the family; fp32_accuracy in PyTorch",
         "made_by": " ".join(["python -m tinyml_helpers.scripts.loeo_keywords",
                              *(sys.argv[1:] if argv is None else argv)]),
         "seconds": round(time.perf_counter() - started, 1), "torch_version": torch.__version__}
-    merge_results(out, section, results, how, run_info)
+    merge_results(out, section, results, how, run_info, args.network)
     if args.out is None:  # the shipped file: keep data/manifest.json (checked on load) in step
         refresh_manifest()
     print(f"wrote {out}")

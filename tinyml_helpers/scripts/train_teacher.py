@@ -26,6 +26,11 @@ from pathlib import Path
 import torch
 
 
+# The teacher's training settings (the CLI's defaults; loeo_keywords trains it the same way).
+TEACHER_RECIPE = {"epochs": 20, "batch_size": 64, "lr": 2e-3, "weight_decay": 5e-4, "optimizer": "adamw",
+                  "schedule": "cosine"}
+
+
 def main(argv: list[str] | None = None) -> dict:
     from .. import config, data
     from ..files import atomic_write_json
@@ -34,10 +39,10 @@ def main(argv: list[str] | None = None) -> dict:
     from ..training import evaluate, is_main_process, train_classifier
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--epochs", type=int, default=TEACHER_RECIPE["epochs"])
+    parser.add_argument("--batch-size", type=int, default=TEACHER_RECIPE["batch_size"])
+    parser.add_argument("--lr", type=float, default=TEACHER_RECIPE["lr"])
+    parser.add_argument("--weight-decay", type=float, default=TEACHER_RECIPE["weight_decay"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--augment-copies", type=int, default=0,
                         help="extra noisy/shifted versions of each train clip (0 = none: the corpus's takes "
@@ -74,8 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = KWSTeacherCNN(**{**TEACHER_CONFIG, "n_classes": n_classes})
     t0 = time.perf_counter()
     result = train_classifier(model, loaders, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
-                              optimizer="adamw", schedule="cosine", seed=args.seed,
-                              run_name=f"kws_teacher-seed{args.seed}", num_classes=n_classes)
+                              optimizer=TEACHER_RECIPE["optimizer"], schedule=TEACHER_RECIPE["schedule"],
+                              seed=args.seed, run_name=f"kws_teacher-seed{args.seed}", num_classes=n_classes)
     seconds = time.perf_counter() - t0
     test_fp32 = evaluate(result.model, loaders["test"]).accuracy
 
@@ -87,7 +92,8 @@ def main(argv: list[str] | None = None) -> dict:
         "dataset": args.dataset,
         "features": "logmel 49x40 (tinyml_helpers.data.keyword_features)",
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                     "weight_decay": args.weight_decay, "optimizer": "adamw", "schedule": "cosine",
+                     "weight_decay": args.weight_decay, "optimizer": TEACHER_RECIPE["optimizer"],
+                     "schedule": TEACHER_RECIPE["schedule"],
                      "augment_copies": args.augment_copies, "voice_copies": args.voice_copies, "spec_augment": args.spec_augment, "seed": args.seed,
                      "best_epoch": result.best_epoch, "seconds": round(seconds, 1),
                      "torch": torch.__version__, "threads": torch.get_num_threads()},
