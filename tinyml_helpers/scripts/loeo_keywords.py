@@ -13,7 +13,7 @@ the course's first, espeak-only corpus could teach a model.
 ``--network dscnn`` or ``--network teacher`` runs the same leave-one-family-out test with another
 network on the same data (the same clips, virtual-speaker copies and epochs), each at its own
 learning rate: MLPerf Tiny's DS-CNN on its 49x10 MFCCs, and the knowledge-distillation teacher,
-a CNN with 15 times the PhiNet's parameters. It answers whether a bigger or different network
+a CNN many times the PhiNet's size. It answers whether a bigger or different network
 would hear an unheard engine better; their results go to the file's ``other_networks`` section.
 
 Every model is trained with three seeds by default (one run moves a family by several points).
