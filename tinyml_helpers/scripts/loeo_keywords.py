@@ -20,7 +20,7 @@ Every model is trained with three seeds by default (one run moves a family by se
 Results go to ``data/checkpoints/kws_loeo.json`` (shown by notebooks 01 and 04): each seed's
 scores with clip counts and Wilson intervals, and per family the mean with a 95 % interval over
 the seeds. Runs of other seeds or families already in the file are kept, so the work can be split
-over processes. About 6 minutes per model on one core (18 models in all)::
+over processes. Two to seven minutes per model on one core, by network and load (18 PhiNet models in all)::
 
     python -m tinyml_helpers.scripts.loeo_keywords                  # all five families, seeds 0 1 2
     python -m tinyml_helpers.scripts.loeo_keywords --seeds 1        # one seed (e.g. in a second process)
