@@ -1,4 +1,4 @@
-"""Leave-one-engine-family-out test of the keyword PhiNet (and the old single-engine recipe).
+"""Leave-one-engine-family-out test of the keyword PhiNet (also of the old single-engine recipe and of other networks).
 
 The keyword corpus is spoken by five speech-engine families. A model that has learned the
 words, not one synthesiser's sound, must recognise a family it never heard. For each family
