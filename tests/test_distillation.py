@@ -363,3 +363,20 @@ def test_models_reject_bad_shapes_and_settings():
         KWSTeacherCNN(n_classes=1)
     with pytest.raises(ValueError, match="stride 1 or 2"):
         TinyKWSCNN(blocks=((8, 3),))
+
+
+def test_teacher_is_traceable_by_the_cost_model_and_still_checks_its_input_rank():
+    # The forward's rank check used to stop torch.fx, so measuring the teacher warned and fell back
+    # to exporting ONNX.
+    import warnings
+
+    from tinyml_helpers import cost
+    from tinyml_helpers.models.kws_cnn import KWSTeacherCNN
+
+    teacher = KWSTeacherCNN(n_classes=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        measured = cost.measure(teacher, (1, 49, 40))
+    assert measured.macs == cost.count_macs(teacher, (1, 49, 40)) and measured.peak_ram_bytes > 0
+    with pytest.raises(ValueError, match="expected input"):
+        teacher(torch.zeros(49, 40))
