@@ -47,6 +47,13 @@ def _conv_bn_relu(c_in: int, c_out: int, groups: int = 1, kernel: int = 3, strid
     )
 
 
+def _check_input_rank(x: torch.Tensor) -> None:
+    """ValueError unless ``x`` is (batch, 1, frames, bands); torch.fx's tracing Proxy passes unchecked."""
+    # The cost model traces these networks with torch.fx, whose Proxy has no rank to branch on.
+    if not isinstance(x, torch.fx.Proxy) and x.ndim != 4:
+        raise ValueError(f"expected input (batch, 1, frames, bands), got shape {tuple(x.shape)}")
+
+
 class KWSTeacherCNN(nn.Module):
     """A wide VGG-style CNN for (batch, 1, frames, bands) log-mel inputs.
 
@@ -81,9 +88,7 @@ class KWSTeacherCNN(nn.Module):
         self.embedding_dim = hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # torch.fx (the cost model's tracer) passes a Proxy, whose rank it cannot branch on
-        if not isinstance(x, torch.fx.Proxy) and x.ndim != 4:
-            raise ValueError(f"expected input (batch, 1, frames, bands), got shape {tuple(x.shape)}")
+        _check_input_rank(x)
         return self.classifier(self.drop(self.embed(self.pool(self.features(x)))))
 
 
@@ -123,8 +128,7 @@ class TinyKWSCNN(nn.Module):
         self.embedding_dim = c
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4:
-            raise ValueError(f"expected input (batch, 1, frames, bands), got shape {tuple(x.shape)}")
+        _check_input_rank(x)
         return self.classifier(self.pool(self.features(x)))
 
 

@@ -92,9 +92,8 @@ def fit_network(network: str, trained_on: Sequence[str], seed: int, epochs: int,
         result, _ = phinet.fit_kws_phinet(phinet.kws_loaders(seed, families=trained_on, smoke=smoke), epochs,
                                           seed, progress)
         return result, "logmel"
-    how = network_recipe(network)
-    loaders = data.keyword_loaders(batch_size=how["batch_size"], kind=how["features"], seed=seed, smoke=smoke,
-                                   families=trained_on, voice_copies=how["voice_copies"])
+    how = network_recipe(network)  # the PhiNet recipe's data, in this network's features
+    loaders = phinet.kws_loaders(seed, families=trained_on, smoke=smoke, kind=how["features"])
     n_classes = len(data.keyword_classes())
     torch.set_num_threads(1)  # small convolutions; runs are spread over processes instead
     config.seed_everything(seed)

@@ -37,11 +37,12 @@ SHIPPED_EPOCHS = 40
 
 
 def kws_loaders(seed: int = 0, families: Any = None, smoke: bool | None = False,
-                voice_copies: int | None = None) -> dict[str, Any]:
-    """The shipped recipe's data: log-mel, new-voice copies of the train split, optionally some families."""
+                voice_copies: int | None = None, kind: str = "logmel") -> dict[str, Any]:
+    """The shipped recipe's data: log-mel (or ``kind``) features, new-voice copies of the train split,
+    optionally some families."""
     from .. import data
 
-    return data.keyword_loaders(batch_size=KWS_RECIPE["batch_size"], kind="logmel", seed=seed, smoke=smoke,
+    return data.keyword_loaders(batch_size=KWS_RECIPE["batch_size"], kind=kind, seed=seed, smoke=smoke,
                                 augment=KWS_RECIPE["augment_copies"] > 0,
                                 augment_copies=max(1, KWS_RECIPE["augment_copies"]),
                                 spec_augment=KWS_RECIPE["spec_augment"], families=families,
