@@ -151,6 +151,43 @@ def test_onnx_bytes_to_path_and_latency(tmp_path):
         P.onnx_latency(nn.Linear(8, 2), (8,), repeats=0)
 
 
+class _BusyClock:
+    """A fake perf_counter and onnxruntime session: every run takes 1 tick, 3 during a busy spell."""
+
+    def __init__(self, busy_runs: int):
+        self.now, self.runs, self.busy_runs = 0.0, 0, busy_runs
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def session(self, *args, **kwargs):
+        clock = self
+
+        class Session:
+            def run(self, *_):
+                clock.runs += 1
+                clock.now += 3.0 if clock.runs <= clock.busy_runs else 1.0
+
+        return Session()
+
+
+def test_latency_ratio_is_not_skewed_by_a_busy_spell(monkeypatch):
+    # Regression: notebook 02 timed the dense and the pruned model one after the other, and a busy
+    # spell during one of them alone (another test worker) pushed their ratio out of its bounds.
+    import types
+
+    import onnxruntime
+
+    clock = _BusyClock(busy_runs=30)  # busy for the warm-up and the first repeats of whatever runs first
+    monkeypatch.setattr(P, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(onnxruntime, "InferenceSession", clock.session)
+    costs = P.deployment_costs(nn.Linear(8, 2), (8,), repeats=20, reference=nn.Linear(8, 2))
+    assert costs["latency_ratio"] == pytest.approx(1.0)
+    assert costs["latency_s"] == costs["reference_latency_s"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no models"):
+        P.onnx_latencies([], (8,))
+
+
 def test_deployment_costs_keys():
     c = P.deployment_costs(tiny_cnn(), (1, 6, 5), repeats=2)
     assert set(c) == {"params", "macs", "onnx_bytes", "latency_s", "sparsity", "csr_bytes"}

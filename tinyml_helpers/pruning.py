@@ -84,6 +84,7 @@ __all__ = [
     "count_macs",
     "onnx_bytes",
     "onnx_latency",
+    "onnx_latencies",
     "deployment_costs",
     "pruning_grid",
     "cubic_sparsity_schedule",
@@ -486,53 +487,85 @@ def onnx_latency(model: nn.Module, input_shape: Sequence[int], repeats: int = 50
         >>> 0 < onnx_latency(nn.Linear(16, 4), (16,), repeats=3) < 1
         True
     """
+    return onnx_latencies([model], input_shape, repeats, warmup, threads)[0]
+
+
+def onnx_latencies(models: Sequence[nn.Module], input_shape: Sequence[int], repeats: int = 50, warmup: int = 5,
+                   threads: int = 1) -> list[float]:
+    """Best-of-``repeats`` onnxruntime latency (seconds) of each model, the models run in turn.
+
+    Comparing two models measured one after the other is at the mercy of whatever else the
+    machine did meanwhile: a busy spell during one measurement alone skews their ratio. Here
+    every repeat runs each model once, so a busy spell slows them alike.
+
+    Example:
+        >>> a, b = onnx_latencies([nn.Linear(16, 4), nn.Linear(16, 4)], (16,), repeats=3)
+        >>> 0 < a < 1 and 0 < b < 1
+        True
+    """
     import onnxruntime as ort
 
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    if not len(models):
+        raise ValueError("no models to time")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    sessions = []
     with tempfile.TemporaryDirectory() as folder:
-        target = Path(folder) / "model.onnx"
-        m = clone_model(model).eval()
-        make_permanent(m)
-        _export(m, input_shape, target)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+        for i, model in enumerate(models):
+            target = Path(folder) / f"model{i}.onnx"
+            m = clone_model(model).eval()
+            make_permanent(m)
+            _export(m, input_shape, target)
+            sessions.append(ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"]))
     x = {"x": np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)}
-    for _ in range(warmup):
-        session.run(None, x)
-    times = []
+    for session in sessions:
+        for _ in range(warmup):
+            session.run(None, x)
+    best = [float("inf")] * len(sessions)
     for _ in range(repeats):
-        start = time.perf_counter()
-        session.run(None, x)
-        times.append(time.perf_counter() - start)
-    return float(min(times))
+        for i, session in enumerate(sessions):
+            start = time.perf_counter()
+            session.run(None, x)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
 
 
-def deployment_costs(model: nn.Module, input_shape: Sequence[int], repeats: int = 50) -> dict[str, float]:
+def deployment_costs(model: nn.Module, input_shape: Sequence[int], repeats: int = 50,
+                     reference: nn.Module | None = None) -> dict[str, float]:
     """Params, MACs, ONNX bytes, onnxruntime latency, weight sparsity and CSR bytes of a model.
 
-    ``input_shape`` is one sample's shape (no batch dimension).
+    ``input_shape`` is one sample's shape (no batch dimension). With a ``reference`` model the
+    two are timed in turn (:func:`onnx_latencies`), and ``latency_ratio`` (model / reference) and
+    ``reference_latency_s`` are added: a ratio that a busy machine does not skew.
 
     Example:
         >>> c = deployment_costs(nn.Linear(16, 4), (16,), repeats=2)
         >>> sorted(c)
         ['csr_bytes', 'latency_s', 'macs', 'onnx_bytes', 'params', 'sparsity']
+        >>> 0 < deployment_costs(nn.Linear(16, 4), (16,), repeats=2, reference=nn.Linear(16, 4))["latency_ratio"]
+        True
     """
     from .sparse import csr_model_bytes
 
     m = clone_model(model).eval()
     make_permanent(m)
-    return {
+    costs = {
         "params": count_params(m),
         "macs": count_macs(m, input_shape),
         "onnx_bytes": onnx_bytes(m, input_shape),
-        "latency_s": onnx_latency(m, input_shape, repeats=repeats),
         "sparsity": weight_sparsity(m),
         "csr_bytes": csr_model_bytes(m),
     }
+    if reference is None:
+        costs["latency_s"] = onnx_latency(m, input_shape, repeats=repeats)
+    else:
+        costs["latency_s"], costs["reference_latency_s"] = onnx_latencies([m, reference], input_shape, repeats=repeats)
+        costs["latency_ratio"] = costs["latency_s"] / costs["reference_latency_s"]
+    return costs
 
 
 def pruning_grid(model: nn.Module, evaluate_fn: Callable[[nn.Module], float], example_input: torch.Tensor,
