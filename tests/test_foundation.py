@@ -154,3 +154,22 @@ def test_record_names_the_base_unit_for_a_prefixed_one(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"in watts.*8\.3 \* 0\.001, unit='watts'.*'8\.30 mW'"):
         results.record("power", 8.3, unit="mW", lesson="99_test")
     assert results.record("power", 0.0083, unit="watts", lesson="99_test", show=False) == 0.0083
+
+
+def test_atomic_writes_get_an_ordinary_files_mode_not_the_temporary_files_private_one(tmp_path):
+    # Regression: atomic writes renamed mkstemp's 0600 file into place, so results written by one
+    # user of a shared install (JupyterHub, a lab machine) were unreadable for the others.
+    import os
+    import stat
+
+    from tinyml_helpers.files import atomic_write_text
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    fresh = atomic_write_text(tmp_path / "fresh.json", "{}")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~mask
+    kept = tmp_path / "kept.json"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    atomic_write_text(kept, "new")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "new"
