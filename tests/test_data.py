@@ -514,3 +514,30 @@ def test_speech_commands_loader_on_a_miniature_archive(tmp_path, monkeypatch):
     assert 0.0 <= training.evaluate(result.model, loaders["test"]).accuracy <= 1.0
     with pytest.raises(ValueError, match="synthetic corpus only"):
         data.keyword_loaders(dataset="speech_commands", families=["espeak"], smoke=False)
+
+
+def test_keyword_error_shares_split_keyword_clips_three_ways_and_refuse_non_counts():
+    import numpy as np
+
+    from tinyml_helpers import data
+
+    confusion = np.zeros((12, 12), int)
+    confusion[0, 0], confusion[0, 1], confusion[0, 11], confusion[0, 10] = 6, 2, 1, 1   # "yes" said 10 times
+    confusion[11, 11], confusion[11, 3] = 3, 1                                           # 4 unknown words
+    confusion[10, 10] = 5                                                                # 5 noise clips
+    shares = data.keyword_error_shares(confusion)
+    assert shares == {"keyword_right": 0.6, "keyword_as_other_keyword": 0.2, "keyword_missed": 0.2,
+                      "unknown_accepted": 0.25, "silence_right": 1.0}
+    assert data.top_confusions(confusion, n=2) == [("_unknown_", "down", 0.25), ("yes", "no", 0.2)]
+    for bad, match in ((np.zeros((10, 10)), "12x12"), (np.full((12, 12), np.nan), "finite"),
+                       (-np.ones((12, 12)), ">= 0")):
+        with pytest.raises(ValueError, match=match):
+            data.keyword_error_shares(bad)
+
+
+def test_hardest_first_sorts_by_accuracy_and_refuses_impossible_tallies():
+    from tinyml_helpers import data
+
+    assert data.hardest_first({"a": [3, 4], "b": [1, 4], "c": [0, 1]}, min_clips=2) == [("b", 0.25, 4), ("a", 0.75, 4)]
+    with pytest.raises(ValueError, match="not a tally"):
+        data.hardest_first({"a": [5, 4]})

@@ -19,6 +19,12 @@ def test_loeo_and_single_family_runs_merge_into_one_results_file(tmp_path):
     assert results["min_accuracy"] == pico["accuracy"]
     assert pico["interval"] == "clips" and pico["seed_accuracies"] == [pico["seeds"]["0"]["accuracy"]]
     assert pico["corpus"] == loeo_keywords.corpus_fingerprint()  # seeds of another corpus are never averaged in
+    # where the held-out family's clips went: every clip counted once, in the confusion matrix and per voice
+    confusion = pico["confusion"]
+    assert sum(map(sum, confusion)) == pico["clips"] == sum(n for _, n in pico["voices"].values())
+    assert sum(confusion[i][i] for i in range(len(confusion))) == round(pico["accuracy"] * pico["clips"])
+    assert {v.split(":")[0] for v in pico["voices"]} <= {"pico", "_silence_"}
+    assert pico["seeds"]["0"]["confusion"] == confusion  # one seed: the pooled tally is that seed's
     single = results["single_family"]
     assert single["trained_on"] == ["espeak"] and sorted(single["tested_on"]) == ["festival", "flite", "mbrola", "pico"]
     assert set(results["runs"]) == {"leave_one_family_out", "single_family"}
@@ -134,3 +140,26 @@ def test_single_family_baseline_with_another_network_is_refused(capsys, tmp_path
     assert stop.value.code == 2 and "--single is the PhiNet's" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown network 'resnet'"):
         loeo_keywords.run(families=["pico"], epochs=1, network="resnet")
+
+
+def test_error_tally_counts_each_clip_by_voice_and_word_and_refuses_mismatched_inputs():
+    import numpy as np
+
+    rows = [{"voice": "pico:en-US", "word": "yes", "label": "yes"},
+            {"voice": "pico:en-US", "word": "yet", "label": "_unknown_"},
+            {"voice": "", "word": "", "label": "_silence_"}]
+    tally = loeo_keywords.error_tally(np.array([0, 0, 1]), np.array([0, 2, 1]), rows, n_classes=3)
+    assert tally["confusion"] == [[1, 0, 0], [0, 1, 0], [1, 0, 0]]
+    assert tally["voices"] == {"pico:en-US": [1, 2], "_silence_": [1, 1]}
+    assert tally["words"] == {"yes": [1, 1], "yet": [0, 1], "_silence_": [1, 1]}
+    with pytest.raises(ValueError, match="same clips"):
+        loeo_keywords.error_tally(np.array([0]), np.array([0, 1]), rows, n_classes=3)
+
+
+def test_seeds_pool_their_tallies_and_older_runs_without_them_pool_nothing():
+    tally = {"confusion": [[2, 1], [0, 3]], "voices": {"v": [5, 6]}, "words": {"yes": [5, 6]}}
+    run = {"accuracy": 0.8, "fp32_accuracy": 0.8, "ci95": [0.5, 0.9], "clips": 6}
+    summary = loeo_keywords.summarise_seeds({"0": {**run, **tally}, "1": {**run, **tally}})
+    assert summary["confusion"] == [[4, 2], [0, 6]] and summary["voices"] == {"v": [10, 12]}
+    # a seed stored before tallies were recorded: the pooled figures would not be over all seeds, so none
+    assert "confusion" not in loeo_keywords.summarise_seeds({"0": {**run, **tally}, "1": run})

@@ -45,6 +45,9 @@ __all__ = [
     "keyword_families",
     "engine_families",
     "keyword_generalisation",
+    "keyword_error_shares",
+    "top_confusions",
+    "hardest_first",
     "compute_features",
     "feature_params",
     "KeywordAudio",
@@ -145,7 +148,10 @@ def keyword_generalisation() -> dict[str, Any]:
 
     ``leave_one_family_out[family]``: the keyword PhiNet trained on the other four families,
     tested (int8, onnxruntime) on every clip of ``family``, with clip count and 95 % interval;
-    ``single_family``: one trained on espeak-ng alone, tested on each other family.
+    ``single_family``: one trained on espeak-ng alone, tested on each other family. Each family
+    left out also has ``confusion`` (int8 answers of all seeds pooled: rows true, columns predicted;
+    see :func:`keyword_error_shares`) and ``voices`` / ``words``, ``{name: [right, clips]}`` tallies
+    (see :func:`hardest_first`), when its seeds were run with a script that records them.
     Made by ``python -m tinyml_helpers.scripts.loeo_keywords`` (too long to run in a lesson).
 
     Example:
@@ -163,6 +169,78 @@ def keyword_generalisation() -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON ({exc}); restore it with `git checkout -- {path}` or "
                          "remake it with `python -m tinyml_helpers.scripts.loeo_keywords`") from exc
+
+
+def keyword_error_shares(confusion: Any, classes: list[str] | None = None) -> dict[str, float]:
+    """Where a keyword model's answers went, from its confusion matrix (rows true, columns predicted).
+
+    ``keyword_right``, ``keyword_as_other_keyword`` and ``keyword_missed`` (called ``_unknown_``
+    or ``_silence_``) are shares of the keyword clips and sum to 1; ``unknown_accepted`` is the
+    share of ``_unknown_`` clips taken for a keyword (false alarms), ``silence_right`` the share
+    of ``_silence_`` clips recognised. ``classes`` defaults to :func:`keyword_classes`.
+
+    Example:
+        >>> c = np.zeros((12, 12), int); c[0, 0] = 8; c[0, 1] = 1; c[0, 11] = 1; c[11, 0] = 2; c[11, 11] = 8
+        >>> shares = keyword_error_shares(c)
+        >>> shares["keyword_right"], shares["keyword_missed"], shares["unknown_accepted"]
+        (0.8, 0.1, 0.2)
+    """
+    classes = list(classes) if classes is not None else keyword_classes()
+    c = np.asarray(confusion, dtype=float)
+    if c.shape != (len(classes), len(classes)):
+        raise ValueError(f"confusion must be a {len(classes)}x{len(classes)} matrix (one row and column per "
+                         f"class of {classes}), got shape {c.shape}")
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise ValueError("confusion must hold clip counts: finite and >= 0")
+    rejects = [classes.index(name) for name in ("_silence_", "_unknown_")]
+    words = [i for i in range(len(classes)) if i not in rejects]
+    silence, unknown = rejects
+
+    def share(part: float, whole: float) -> float:
+        return float(part / whole) if whole else float("nan")
+
+    said = c[words].sum()
+    right = np.trace(c[np.ix_(words, words)])
+    missed = c[np.ix_(words, rejects)].sum()
+    return {"keyword_right": share(right, said), "keyword_as_other_keyword": share(said - right - missed, said),
+            "keyword_missed": share(missed, said), "unknown_accepted": share(c[unknown, words].sum(), c[unknown].sum()),
+            "silence_right": share(c[silence, silence], c[silence].sum())}
+
+
+def top_confusions(confusion: Any, n: int = 5, classes: list[str] | None = None) -> list[tuple[str, str, float]]:
+    """The ``n`` commonest mistakes ``(true class, predicted class, share of the true class's clips)``.
+
+    Example:
+        >>> c = np.zeros((12, 12), int); c[1, 1] = 6; c[1, 9] = 4; c[9, 9] = 9; c[9, 1] = 1
+        >>> top_confusions(c, n=2)
+        [('no', 'go', 0.4), ('go', 'no', 0.1)]
+    """
+    classes = list(classes) if classes is not None else keyword_classes()
+    keyword_error_shares(confusion, classes)  # the same checks: a square matrix of clip counts
+    c = np.asarray(confusion, dtype=float)
+    totals = c.sum(axis=1)
+    mistakes = [(c[t, p] / totals[t], classes[t], classes[p]) for t in range(len(classes))
+                for p in range(len(classes)) if t != p and c[t, p] > 0]
+    return [(true, predicted, float(share)) for share, true, predicted in sorted(mistakes, reverse=True)[:n]]
+
+
+def hardest_first(tally: dict[str, Any], min_clips: int = 1) -> list[tuple[str, float, int]]:
+    """``(name, accuracy, clips)`` from a ``{name: [right, clips]}`` tally, lowest accuracy first.
+
+    Names with fewer than ``min_clips`` clips are left out (one clip is no evidence).
+
+    Example:
+        >>> hardest_first({"mb-us1": [9, 10], "mb-hu1-en": [4, 10], "rare": [0, 1]}, min_clips=5)
+        [('mb-hu1-en', 0.4, 10), ('mb-us1', 0.9, 10)]
+    """
+    rows = []
+    for name, counts in tally.items():
+        right, clips = (int(v) for v in counts)
+        if not 0 <= right <= clips:
+            raise ValueError(f"{name!r}: {right} right out of {clips} clips is not a tally")
+        if clips >= max(min_clips, 1):
+            rows.append((name, right / clips, clips))
+    return sorted(rows, key=lambda row: (row[1], row[0]))
 
 
 def _family_mask(split: str, smoke: bool, families: Any) -> np.ndarray:

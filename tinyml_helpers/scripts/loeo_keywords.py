@@ -19,7 +19,9 @@ would hear an unheard engine better; their results go to the file's ``other_netw
 Every model is trained with three seeds by default (one run moves a family by several points).
 Results go to ``data/checkpoints/kws_loeo.json`` (shown by notebooks 01 and 04): each seed's
 scores with clip counts and Wilson intervals, and per family the mean with a 95 % interval over
-the seeds. Runs of other seeds or families already in the file are kept, so the work can be split
+the seeds. Each run also keeps the tally of its int8 answers on the held-out family (confusion
+matrix, right and total per voice and per word; pooled over the seeds in the family's summary),
+which says how the model goes wrong, not only how often. Runs of other seeds or families already in the file are kept, so the work can be split
 over processes. Two to seven minutes per model on one core, by network and load (18 PhiNet models in all)::
 
     python -m tinyml_helpers.scripts.loeo_keywords                  # all five families, seeds 0 1 2
@@ -53,6 +55,8 @@ DEFAULT_SEEDS = (0, 1, 2)
 OTHER_NETWORKS = {"dscnn": "DS-CNN (MLPerf Tiny reference, models.dscnn) on 49x10 MFCCs",
                   "teacher": "KD teacher CNN (models.kws_cnn.KWSTeacherCNN) on 49x40 log-mels"}
 NETWORKS = ("phinet", *OTHER_NETWORKS)
+TALLIES_NOTE = ("confusion, voices and words: the int8 answers (confusion matrix rows true, columns predicted; "
+                "{name: [right, clips]}), per seed and pooled over the seeds")
 
 
 def network_recipe(network: str) -> dict[str, Any]:
@@ -121,6 +125,70 @@ def family_test_set(family: str, smoke: bool | None = None,
     return (np.concatenate([X[m] for (X, _), m in parts]), np.concatenate([y[m] for (_, y), m in parts]))
 
 
+def family_clip_rows(family: str, smoke: bool | None = None) -> list[dict[str, str]]:
+    """The ``clips.csv`` rows of every clip of ``family``, in :func:`family_test_set`'s order.
+
+    Example:
+        >>> {r["family"] for r in family_clip_rows("pico", smoke=True)}
+        {'pico'}
+    """
+    from .. import config
+    from ..data import keywords
+
+    smoke = config.is_smoke() if smoke is None else smoke
+    return [r for s in keywords.SPLITS for r in keywords.split_rows(s, smoke) if r["family"] == family]
+
+
+def error_tally(predicted: np.ndarray, labels: np.ndarray, rows: Sequence[dict[str, str]],
+                n_classes: int) -> dict[str, Any]:
+    """Where a held-out family's clips went: confusion matrix, and (right, clips) per voice and per word.
+
+    The confusion matrix has true classes as rows and predictions as columns, in
+    ``data.keyword_classes()`` order; words are the spoken words (an ``_unknown_`` clip's word), so
+    near misses such as *yet* show up by name. ``_silence_`` clips count under that name as voice and word.
+
+    Example:
+        >>> rows = [{"voice": "pico:en-US", "word": "yes"}, {"voice": "pico:en-US", "word": "yet"}]
+        >>> t = error_tally(np.array([0, 0]), np.array([0, 1]), rows, n_classes=2)
+        >>> t["confusion"], t["voices"], t["words"]
+        ([[1, 0], [1, 0]], {'pico:en-US': [1, 2]}, {'yes': [1, 1], 'yet': [0, 1]})
+    """
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    if not (len(predicted) == len(labels) == len(rows)):
+        raise ValueError(f"predictions ({len(predicted)}), labels ({len(labels)}) and clip rows ({len(rows)}) "
+                         "must describe the same clips")
+    confusion = np.bincount(labels * n_classes + predicted, minlength=n_classes * n_classes)
+    tally: dict[str, Any] = {"confusion": confusion.reshape(n_classes, n_classes).tolist(), "voices": {}, "words": {}}
+    for row, right in zip(rows, (predicted == labels).tolist()):
+        noise_only = row.get("label", "_silence_")  # _silence_ clips have neither voice nor word
+        for key, name in (("voices", row["voice"] or noise_only), ("words", row["word"] or noise_only)):
+            counts = tally[key].setdefault(name, [0, 0])
+            counts[0] += int(right)
+            counts[1] += 1
+    return tally
+
+
+def pooled_tally(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The :func:`error_tally` fields of several seed runs, summed (empty if any run lacks them).
+
+    Example:
+        >>> a = {"confusion": [[1, 0], [1, 0]], "voices": {"v": [1, 2]}, "words": {"yes": [1, 1], "yet": [0, 1]}}
+        >>> pooled_tally([a, a])["voices"]
+        {'v': [2, 4]}
+    """
+    if not runs or not all("confusion" in r for r in runs):
+        return {}
+    pooled: dict[str, Any] = {"confusion": np.sum([r["confusion"] for r in runs], axis=0).tolist()}
+    for key in ("voices", "words"):
+        pooled[key] = {}
+        for r in runs:
+            for name, (right, clips) in r[key].items():
+                counts = pooled[key].setdefault(name, [0, 0])
+                counts[0] += int(right)
+                counts[1] += int(clips)
+    return pooled
+
+
 def calibration_clips(families: Sequence[str], seed: int = 0, n: int = 256,
                       smoke: bool | None = None, kind: str = "logmel") -> np.ndarray:
     """Clean training features of ``families``, class-stratified, for int8 calibration."""
@@ -143,11 +211,14 @@ def score_families(model: Any, calibration: np.ndarray, families: Sequence[str],
         int8 = export.quantize_onnx(fp32, Path(tmp) / "m_int8.onnx", calibration)
         for family in families:
             X, y = family_test_set(family, smoke, kind)
-            right = export.accuracy(export.onnx_logits(int8, X), y)
+            logits = export.onnx_logits(int8, X)
+            right = export.accuracy(logits, y)
             scores[family] = {"clips": int(len(y)),
                               "fp32_accuracy": round(export.accuracy(export.torch_logits(model, X), y), 4),
                               "accuracy": round(right, 4),
-                              "ci95": [round(v, 4) for v in wilson_interval(round(right * len(y)), len(y))]}
+                              "ci95": [round(v, 4) for v in wilson_interval(round(right * len(y)), len(y))],
+                              **error_tally(logits.argmax(axis=1), y, family_clip_rows(family, smoke),
+                                            logits.shape[1])}
     return scores
 
 
@@ -186,7 +257,9 @@ def run(families: Sequence[str] | None = None, epochs: int | None = None, seeds:
             for family in tested_on:
                 scores[family]["val_accuracy"] = round(float(result.best_val_accuracy), 4)
             results[key]["seeds"][str(seed)] = scores
-            print(f"{key}, seed {seed}: {json.dumps(scores)} ({time.perf_counter() - started:.0f} s)", flush=True)
+            headline = {f: {k: v for k, v in r.items() if k not in ("confusion", "voices", "words")}
+                        for f, r in scores.items()}
+            print(f"{key}, seed {seed}: {json.dumps(headline)} ({time.perf_counter() - started:.0f} s)", flush=True)
     return results
 
 
@@ -245,6 +318,7 @@ def summarise_seeds(per_seed: dict[str, dict[str, Any]]) -> dict[str, Any]:
         summary.update(ci95=list(runs[0]["ci95"]), interval="clips")
     if all("val_accuracy" in r for r in runs):
         summary["val_accuracy"] = round(float(np.mean([r["val_accuracy"] for r in runs])), 4)
+    summary.update(pooled_tally(runs))  # int8 errors of all seeds together: where they go
     return summary
 
 
@@ -369,6 +443,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": OTHER_NETWORKS.get(args.network, "keyword PhiNet (scaling.solve_phinet for scaling.KWS_TARGET), "
                                                   "recipe of train_kws_phinet"), **how,
         "accuracy": "int8 (onnxruntime, per-channel QOperator) on every clip of the family; fp32_accuracy in PyTorch",
+        "tallies": TALLIES_NOTE,
         "made_by": " ".join(["python -m tinyml_helpers.scripts.loeo_keywords",
                              *(sys.argv[1:] if argv is None else argv)]),
         "seconds": round(time.perf_counter() - started, 1), "torch_version": torch.__version__}
