@@ -533,6 +533,8 @@ def test_keyword_error_shares_split_keyword_clips_three_ways_and_refuse_non_coun
                        (-np.ones((12, 12)), ">= 0")):
         with pytest.raises(ValueError, match=match):
             data.keyword_error_shares(bad)
+    with pytest.raises(ValueError, match="_silence_ and _unknown_"):
+        data.keyword_error_shares(np.eye(2), classes=["cat", "dog"])
 
 
 def test_hardest_first_sorts_by_accuracy_and_refuses_impossible_tallies():
@@ -541,3 +543,6 @@ def test_hardest_first_sorts_by_accuracy_and_refuses_impossible_tallies():
     assert data.hardest_first({"a": [3, 4], "b": [1, 4], "c": [0, 1]}, min_clips=2) == [("b", 0.25, 4), ("a", 0.75, 4)]
     with pytest.raises(ValueError, match="not a tally"):
         data.hardest_first({"a": [5, 4]})
+    for bad in ([1, 2, 3], [float("nan"), 4]):
+        with pytest.raises(ValueError, match="two whole numbers"):
+            data.hardest_first({"a": bad})

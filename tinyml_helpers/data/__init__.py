@@ -192,6 +192,8 @@ def keyword_error_shares(confusion: Any, classes: list[str] | None = None) -> di
                          f"class of {classes}), got shape {c.shape}")
     if not np.isfinite(c).all() or (c < 0).any():
         raise ValueError("confusion must hold clip counts: finite and >= 0")
+    if "_silence_" not in classes or "_unknown_" not in classes:
+        raise ValueError(f"classes must include _silence_ and _unknown_ (the keyword classes), got {classes}")
     rejects = [classes.index(name) for name in ("_silence_", "_unknown_")]
     words = [i for i in range(len(classes)) if i not in rejects]
     silence, unknown = rejects
@@ -235,6 +237,8 @@ def hardest_first(tally: dict[str, Any], min_clips: int = 1) -> list[tuple[str, 
     """
     rows = []
     for name, counts in tally.items():
+        if len(counts) != 2 or not all(float(v).is_integer() for v in counts):
+            raise ValueError(f"{name!r}: expected [right, clips] as two whole numbers, got {counts}")
         right, clips = (int(v) for v in counts)
         if not 0 <= right <= clips:
             raise ValueError(f"{name!r}: {right} right out of {clips} clips is not a tally")

@@ -21,8 +21,8 @@ Results go to ``data/checkpoints/kws_loeo.json`` (shown by notebooks 01 and 04):
 scores with clip counts and Wilson intervals, and per family the mean with a 95 % interval over
 the seeds. Each run also keeps the tally of its int8 answers on the held-out family (confusion
 matrix, right and total per voice and per word; pooled over the seeds in the family's summary),
-which says how the model goes wrong, not only how often. Runs of other seeds or families already in the file are kept, so the work can be split
-over processes. Two to seven minutes per model on one core, by network and load (18 PhiNet models in all)::
+which says how the model goes wrong, not only how often. Runs of other seeds or families already
+in the file are kept, so the work can be split over processes. Two to seven minutes per model on one core, by network and load (18 PhiNet models in all)::
 
     python -m tinyml_helpers.scripts.loeo_keywords                  # all five families, seeds 0 1 2
     python -m tinyml_helpers.scripts.loeo_keywords --seeds 1        # one seed (e.g. in a second process)
