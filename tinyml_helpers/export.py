@@ -716,7 +716,8 @@ def _quantize(quantize_static: Callable, src: Path, dst: Path, reader: Any, fmt:
     reader.rewind()
     # Not extra_options["CalibMaxIntermediateOutputs"], which would bound the calibration's memory:
     # onnxruntime 1.32 clears the collected batches without merging their ranges, so the scales
-    # come from the last batches only (or the run fails with "No data is collected").
+    # come from the last batches only (or the run fails with "No data is collected"); onnxruntime
+    # issue #18893, fix proposed in PR #32577, not merged as of December 2026.
     quantize_static(str(src), str(dst), reader, quant_format=fmt, per_channel=bool(per_channel),
                     activation_type=act_type, weight_type=QuantType.QInt8,
                     calibrate_method=method, nodes_to_exclude=list(exclude) or None,
