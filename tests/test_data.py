@@ -546,3 +546,21 @@ def test_hardest_first_sorts_by_accuracy_and_refuses_impossible_tallies():
     for bad in ([1, 2, 3], [float("nan"), 4]):
         with pytest.raises(ValueError, match="two whole numbers"):
             data.hardest_first({"a": bad})
+
+
+def test_clips_on_demand_are_the_loaded_clips_and_refuse_bad_indices():
+    # Notebook 01 held the whole test split (about 100 MB) only so that its widget could play one
+    # clip at a time; on_demand builds each clip when it is read, and must build the same clip.
+    import numpy as np
+
+    from tinyml_helpers import data
+
+    whole = data.load_keyword_audio("test", smoke=True)
+    lazy = data.load_keyword_audio("test", smoke=True, on_demand=True)
+    assert len(lazy.audio) == len(whole.audio) and np.array_equal(lazy.labels, whole.labels)
+    for i in (0, 7, len(whole.audio) - 1, -1):
+        assert np.array_equal(lazy.audio[i], whole.audio[i])
+    with pytest.raises(IndexError, match="of a split with"):
+        lazy.audio[len(whole.audio)]
+    with pytest.raises(TypeError, match="integer"):
+        lazy.audio[0:2]

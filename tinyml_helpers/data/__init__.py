@@ -78,11 +78,13 @@ def _check(split: str, kind: str | None = None, dataset: str = "synthetic") -> N
 
 
 def load_keyword_audio(split: str, smoke: bool | None = None, dataset: str = "synthetic",
-                       download: bool = False) -> KeywordAudio:
+                       download: bool = False, on_demand: bool = False) -> KeywordAudio:
     """1 s keyword clips of one split: ``KeywordAudio(audio (N, 16000) float32, labels, voices, ...)``.
 
     ``dataset="speech_commands"`` loads Google Speech Commands v2 instead (real voices;
-    needs ``download=True`` the first time, about 2.4 GB).
+    needs ``download=True`` the first time, about 2.4 GB). ``on_demand=True`` makes each clip of
+    the bundled corpus only when ``audio[i]`` is read (a widget that plays one clip at a time
+    needs no 100 MB array); Speech Commands clips are read whole either way.
 
     Example:
         >>> ka = load_keyword_audio("test", smoke=True)
@@ -95,7 +97,7 @@ def load_keyword_audio(split: str, smoke: bool | None = None, dataset: str = "sy
 
         return speech_commands.load_audio(split, smoke=smoke, download=download)
     _verify_keywords()
-    return _keywords.load_keyword_audio(split, smoke=smoke)
+    return _keywords.load_keyword_audio(split, smoke=smoke, on_demand=on_demand)
 
 
 def keyword_set_info() -> dict[str, Any]:

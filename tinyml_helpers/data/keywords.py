@@ -83,6 +83,7 @@ __all__ = [
     "compose_clip",
     "clip_from_row",
     "KeywordAudio",
+    "ClipsOnDemand",
     "load_keyword_audio",
     "keywords_dir",
 ]
@@ -724,13 +725,14 @@ def clip_from_row(samples: np.ndarray, row: dict[str, str]) -> np.ndarray:
 class KeywordAudio:
     """1 s clips of one split with their labels and who spoke them.
 
-    ``audio`` float32 (N, 16000) in [-1, 1]; ``labels`` int64 (N,) indexing ``classes``;
+    ``audio`` float32 (N, 16000) in [-1, 1] (or, loaded with ``on_demand=True``, a
+    :class:`ClipsOnDemand` whose ``audio[i]`` is one such clip); ``labels`` int64 (N,) indexing ``classes``;
     ``voices`` the voice per clip (``family:name``; "" for silence); ``families`` the engine
     family per clip; ``words`` the spoken word; ``rows`` the full metadata rows from
     ``clips.csv``. Listen in a notebook with ``IPython.display.Audio(ka.audio[i], rate=ka.sample_rate)``.
     """
 
-    audio: np.ndarray
+    audio: Any
     labels: np.ndarray
     voices: list[str]
     words: list[str]
@@ -805,11 +807,41 @@ def split_rows(split: str, smoke: bool) -> list[dict[str, str]]:
     return rows
 
 
-def load_keyword_audio(split: str, smoke: bool | None = None) -> KeywordAudio:
+class ClipsOnDemand(Sequence):
+    """The 1 s clips of one split, each rebuilt from ``clips.csv`` when it is indexed.
+
+    For code that plays one clip at a time (a widget): the test split as one float32 array is
+    about 100 MB, which a notebook near its memory budget cannot spare. ``clips[i]`` equals
+    ``load_keyword_audio(split).audio[i]``.
+
+    Example:
+        >>> clips = ClipsOnDemand("test", smoke=True)
+        >>> len(clips), clips[0].shape
+        (96, (16000,))
+    """
+
+    def __init__(self, split: str, smoke: bool | None = None) -> None:
+        smoke = config.is_smoke() if smoke is None else smoke
+        self.rows = split_rows(split, smoke)
+        self.flac = _require(keywords_dir() / f"speech_{split}.flac")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        if isinstance(index, slice) or not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"index one clip with an integer, got {index!r}")
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"clip {index} of a split with {len(self)} clips")
+        return clip_from_row(_read_speech(self.flac), self.rows[int(index)])
+
+
+def load_keyword_audio(split: str, smoke: bool | None = None, on_demand: bool = False) -> KeywordAudio:
     """Load one split of the bundled synthetic keyword corpus as 1 s clips at 16 kHz.
 
     In smoke mode (``smoke=None`` follows ``th.is_smoke()``) a stratified subset is returned:
-    16 clips per class for train, 8 for val and test.
+    16 clips per class for train, 8 for val and test. With ``on_demand=True`` ``audio`` is a
+    :class:`ClipsOnDemand` (each clip made when indexed) instead of an (N, 16000) array.
 
     Example:
         >>> ka = load_keyword_audio("val", smoke=True)
@@ -821,10 +853,14 @@ def load_keyword_audio(split: str, smoke: bool | None = None) -> KeywordAudio:
     rows = split_rows(split, smoke)
     classes = keyword_classes()
     labels = np.array([classes.index(r["label"]) for r in rows], dtype=np.int64)
-    samples = _read_speech(_require(folder / f"speech_{split}.flac"))
-    audio = np.zeros((len(rows), CLIP_SAMPLES), np.float32)
-    for i, r in enumerate(rows):
-        audio[i] = clip_from_row(samples, r)
+    audio: Any
+    if on_demand:
+        audio = ClipsOnDemand(split, smoke)
+    else:
+        samples = _read_speech(_require(folder / f"speech_{split}.flac"))
+        audio = np.zeros((len(rows), CLIP_SAMPLES), np.float32)
+        for i, r in enumerate(rows):
+            audio[i] = clip_from_row(samples, r)
     return KeywordAudio(audio=audio, labels=labels, voices=[r["voice"] for r in rows],
                         words=[r["word"] or r["label"] for r in rows], classes=classes, split=split,
                         rows=rows, source_sha256=_dataset_fingerprint(folder),
