@@ -173,6 +173,20 @@ def keyword_generalisation() -> dict[str, Any]:
                          "remake it with `python -m tinyml_helpers.scripts.loeo_keywords`") from exc
 
 
+def _checked_confusion(confusion: Any, classes: list[str] | None) -> tuple[list[str], np.ndarray]:
+    """The keyword class names and ``confusion`` as floats, or ValueError saying what is wrong."""
+    classes = list(classes) if classes is not None else keyword_classes()
+    c = np.asarray(confusion, dtype=float)
+    if c.shape != (len(classes), len(classes)):
+        raise ValueError(f"confusion must be a {len(classes)}x{len(classes)} matrix (one row and column per "
+                         f"class of {classes}), got shape {c.shape}")
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise ValueError("confusion must hold clip counts: finite and >= 0")
+    if "_silence_" not in classes or "_unknown_" not in classes:
+        raise ValueError(f"classes must include _silence_ and _unknown_ (the keyword classes), got {classes}")
+    return classes, c
+
+
 def keyword_error_shares(confusion: Any, classes: list[str] | None = None) -> dict[str, float]:
     """Where a keyword model's answers went, from its confusion matrix (rows true, columns predicted).
 
@@ -187,15 +201,7 @@ def keyword_error_shares(confusion: Any, classes: list[str] | None = None) -> di
         >>> shares["keyword_right"], shares["keyword_missed"], shares["unknown_accepted"]
         (0.8, 0.1, 0.2)
     """
-    classes = list(classes) if classes is not None else keyword_classes()
-    c = np.asarray(confusion, dtype=float)
-    if c.shape != (len(classes), len(classes)):
-        raise ValueError(f"confusion must be a {len(classes)}x{len(classes)} matrix (one row and column per "
-                         f"class of {classes}), got shape {c.shape}")
-    if not np.isfinite(c).all() or (c < 0).any():
-        raise ValueError("confusion must hold clip counts: finite and >= 0")
-    if "_silence_" not in classes or "_unknown_" not in classes:
-        raise ValueError(f"classes must include _silence_ and _unknown_ (the keyword classes), got {classes}")
+    classes, c = _checked_confusion(confusion, classes)
     rejects = [classes.index(name) for name in ("_silence_", "_unknown_")]
     words = [i for i in range(len(classes)) if i not in rejects]
     silence, unknown = rejects
@@ -219,9 +225,7 @@ def top_confusions(confusion: Any, n: int = 5, classes: list[str] | None = None)
         >>> top_confusions(c, n=2)
         [('no', 'go', 0.4), ('go', 'no', 0.1)]
     """
-    classes = list(classes) if classes is not None else keyword_classes()
-    keyword_error_shares(confusion, classes)  # the same checks: a square matrix of clip counts
-    c = np.asarray(confusion, dtype=float)
+    classes, c = _checked_confusion(confusion, classes)
     totals = c.sum(axis=1)
     mistakes = [(c[t, p] / totals[t], classes[t], classes[p]) for t in range(len(classes))
                 for p in range(len(classes)) if t != p and c[t, p] > 0]

@@ -808,28 +808,26 @@ def split_rows(split: str, smoke: bool) -> list[dict[str, str]]:
 
 
 class ClipsOnDemand(Sequence):
-    """The 1 s clips of one split, each rebuilt from ``clips.csv`` when it is indexed.
+    """The 1 s clips that ``clips.csv`` ``rows`` describe, each rebuilt from ``flac`` when indexed.
 
     For code that plays one clip at a time (a widget): the test split as one float32 array is
-    about 100 MB, which a notebook near its memory budget cannot spare. ``clips[i]`` equals
-    ``load_keyword_audio(split).audio[i]``.
+    about 100 MB, which a notebook near its memory budget cannot spare. Made by
+    ``load_keyword_audio(split, on_demand=True)``, whose ``audio[i]`` then equals the array's row i.
 
     Example:
-        >>> clips = ClipsOnDemand("test", smoke=True)
+        >>> clips = load_keyword_audio("test", smoke=True, on_demand=True).audio
         >>> len(clips), clips[0].shape
         (96, (16000,))
     """
 
-    def __init__(self, split: str, smoke: bool | None = None) -> None:
-        smoke = config.is_smoke() if smoke is None else smoke
-        self.rows = split_rows(split, smoke)
-        self.flac = _require(keywords_dir() / f"speech_{split}.flac")
+    def __init__(self, rows: Sequence[dict[str, str]], flac: Path) -> None:
+        self.rows, self.flac = list(rows), Path(flac)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
-        if isinstance(index, slice) or not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
             raise TypeError(f"index one clip with an integer, got {index!r}")
         if not -len(self) <= index < len(self):
             raise IndexError(f"clip {index} of a split with {len(self)} clips")
@@ -853,11 +851,12 @@ def load_keyword_audio(split: str, smoke: bool | None = None, on_demand: bool = 
     rows = split_rows(split, smoke)
     classes = keyword_classes()
     labels = np.array([classes.index(r["label"]) for r in rows], dtype=np.int64)
+    flac = _require(folder / f"speech_{split}.flac")
     audio: Any
     if on_demand:
-        audio = ClipsOnDemand(split, smoke)
+        audio = ClipsOnDemand(rows, flac)
     else:
-        samples = _read_speech(_require(folder / f"speech_{split}.flac"))
+        samples = _read_speech(flac)
         audio = np.zeros((len(rows), CLIP_SAMPLES), np.float32)
         for i, r in enumerate(rows):
             audio[i] = clip_from_row(samples, r)

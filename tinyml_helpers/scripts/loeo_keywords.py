@@ -161,11 +161,16 @@ def error_tally(predicted: np.ndarray, labels: np.ndarray, rows: Sequence[dict[s
     tally: dict[str, Any] = {"confusion": confusion.reshape(n_classes, n_classes).tolist(), "voices": {}, "words": {}}
     for row, right in zip(rows, (predicted == labels).tolist()):
         noise_only = row.get("label", "_silence_")  # _silence_ clips have neither voice nor word
-        for key, name in (("voices", row["voice"] or noise_only), ("words", row["word"] or noise_only)):
-            counts = tally[key].setdefault(name, [0, 0])
-            counts[0] += int(right)
-            counts[1] += 1
+        _count(tally["voices"], row["voice"] or noise_only, int(right), 1)
+        _count(tally["words"], row["word"] or noise_only, int(right), 1)
     return tally
+
+
+def _count(tally: dict[str, list[int]], name: str, right: int, clips: int) -> None:
+    """Add ``right`` of ``clips`` answers to ``tally[name]`` (a ``[right, clips]`` pair)."""
+    counts = tally.setdefault(name, [0, 0])
+    counts[0] += right
+    counts[1] += clips
 
 
 def pooled_tally(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -183,9 +188,7 @@ def pooled_tally(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         pooled[key] = {}
         for r in runs:
             for name, (right, clips) in r[key].items():
-                counts = pooled[key].setdefault(name, [0, 0])
-                counts[0] += int(right)
-                counts[1] += int(clips)
+                _count(pooled[key], name, int(right), int(clips))
     return pooled
 
 
