@@ -906,6 +906,48 @@ def plot_family_generalisation(groups: "dict[str, dict[str, tuple[float, float, 
     return ax
 
 
+def plot_voice_curve(points: "dict[int, Sequence[float]]", fit: "tuple[float, float] | None" = None,
+                     target: "float | None" = None, ax: "Any" = None) -> "Any":
+    """Accuracy on unseen voices against the number of training voices (log scale): every seed's run
+    and the mean of each point; optionally a fitted line ``acc = intercept + slope * log2(voices)``
+    (``fit = (intercept, slope)``) drawn out to ``target``.
+
+    Example:
+        >>> ax = plot_voice_curve({25: [0.71, 0.72], 92: [0.83, 0.84]}, fit=(0.5, 0.05), target=0.95)
+        >>> ax.get_xscale()
+        'log'
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.4))
+    voices = sorted(points)
+    for v in voices:
+        ax.scatter([v] * len(points[v]), 100 * np.asarray(points[v]), color="tab:blue", alpha=0.4, s=18)
+    means = [100 * float(np.mean(points[v])) for v in voices]
+    ax.plot(voices, means, "o-", color="tab:blue", label="mean of the seeds")
+    for v, m in zip(voices, means):
+        ax.annotate(f"{m:.1f}", (v, m), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    right = max(voices)
+    if fit is not None and target is not None and fit[1] > 0:
+        right = max(right, 2 ** ((target - fit[0]) / fit[1]))
+    if fit is not None:
+        xs = np.geomspace(min(voices), right, 50)
+        ax.plot(xs, 100 * (fit[0] + fit[1] * np.log2(xs)), "--", color="grey", lw=1, label="log-linear fit")
+    if target is not None:
+        ax.axhline(100 * target, color="tab:red", lw=0.8, ls=":", label=f"target {100 * target:.0f} %")
+    ax.set_xscale("log")
+    doublings = [max(voices) * 2 ** k for k in range(1, 12) if max(voices) * 2 ** k <= right * 1.05]
+    ax.set_xticks(voices + doublings, [str(round(v)) for v in voices + doublings])
+    ax.minorticks_off()
+    ax.set_xlabel("training voices (log scale)")
+    ax.set_ylabel("accuracy on unseen voices (%)")
+    ax.set_title("accuracy on voices never heard, by the number of voices trained on", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
 def plot_knob_effects(rows: "Sequence[dict[str, float]]", base: "dict[str, float]",
                       axes: "Any" = None) -> "Any":
     """How measured MACs, peak RAM and params move when ONE knob changes (others at ``base``).

@@ -44,7 +44,10 @@ __all__ = [
     "keyword_loaders",
     "keyword_families",
     "engine_families",
+    "sample_train_voices",
+    "train_voice_mask",
     "keyword_generalisation",
+    "keyword_voice_curve",
     "keyword_error_shares",
     "top_confusions",
     "hardest_first",
@@ -145,6 +148,52 @@ def engine_families() -> tuple[str, ...]:
     return tuple(keyword_set_info()["settings"]["families"])
 
 
+def sample_train_voices(fraction: float, seed: int = 0, smoke: bool | None = None) -> list[str]:
+    """A seeded share of each engine family's training voices (at least one per family), sorted.
+
+    Each family keeps ``ceil(fraction * its train voices)`` voices, drawn with ``seed``; the
+    count per family is the same for every seed, only which voices differ. This is how the
+    voice curve (:func:`keyword_voice_curve`) asks how accuracy on unseen voices grows with
+    the number of voices a model trained on.
+
+    Example:
+        >>> len(sample_train_voices(1.0, smoke=True)) > len(sample_train_voices(0.25, smoke=True))
+        True
+    """
+    import math
+
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(fraction) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be a number in (0, 1] (the share of each family's training voices "
+                         f"to keep), got {fraction!r}")
+    smoke = config.is_smoke() if smoke is None else smoke
+    _verify_keywords()
+    by_family: dict[str, set[str]] = {}
+    for row in _keywords.split_rows("train", smoke):
+        if row["voice"]:  # _silence_ clips have no voice
+            by_family.setdefault(row["family"], set()).add(row["voice"])
+    rng = np.random.default_rng(int(seed))
+    kept: list[str] = []
+    for family in sorted(by_family):
+        voices = sorted(by_family[family])
+        n = max(1, math.ceil(float(fraction) * len(voices)))
+        kept += rng.choice(voices, n, replace=False).tolist() if n < len(voices) else voices
+    return sorted(kept)
+
+
+def train_voice_mask(fraction: float, seed: int = 0, smoke: bool | None = None) -> np.ndarray:
+    """Which train clips (in :func:`keyword_features` order) are said by :func:`sample_train_voices`;
+    every ``_silence_`` clip is kept.
+
+    Example:
+        >>> bool(train_voice_mask(1.0, smoke=True).all())
+        True
+    """
+    smoke = config.is_smoke() if smoke is None else smoke
+    voices = np.array([r["voice"] for r in _keywords.split_rows("train", smoke)])
+    return np.isin(voices, sample_train_voices(fraction, seed, smoke)) | (voices == "")
+
+
 def keyword_generalisation() -> dict[str, Any]:
     """The shipped leave-one-engine-family-out results (``data/checkpoints/kws_loeo.json``).
 
@@ -161,16 +210,39 @@ def keyword_generalisation() -> dict[str, Any]:
         >>> sorted(results["leave_one_family_out"]) == sorted(engine_families())
         True
     """
+    return _shipped_results("checkpoints/kws_loeo.json", "loeo_keywords")
+
+
+def keyword_voice_curve() -> dict[str, Any]:
+    """The shipped voice curve (``data/checkpoints/kws_voice_curve.json``): unseen-voice accuracy
+    against the number of training voices.
+
+    ``fractions[f]``: the keyword PhiNet's recipe trained on a share ``f`` of each family's train
+    voices (:func:`sample_train_voices`), tested (int8, onnxruntime) on the test split, whose
+    voices no model heard; ``voices`` and ``clips`` it trained on, the mean ``accuracy`` over the
+    seeds with its 95 % interval, and each seed's run. Made by
+    ``python -m tinyml_helpers.scripts.voice_curve_keywords`` (too long to run in a lesson).
+
+    Example:
+        >>> curve = keyword_voice_curve()
+        >>> curve["fractions"]["1.0"]["voices"] > curve["fractions"]["0.25"]["voices"]
+        True
+    """
+    return _shipped_results("checkpoints/kws_voice_curve.json", "voice_curve_keywords")
+
+
+def _shipped_results(relpath: str, script: str) -> dict[str, Any]:
+    """A results JSON under ``data/``, checked against the manifest, or an error saying how to restore it."""
     import json
 
     from .manifest import verify_file
 
-    path = verify_file("checkpoints/kws_loeo.json")
+    path = verify_file(relpath)
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON ({exc}); restore it with `git checkout -- {path}` or "
-                         "remake it with `python -m tinyml_helpers.scripts.loeo_keywords`") from exc
+                         f"remake it with `python -m tinyml_helpers.scripts.{script}`") from exc
 
 
 def _checked_confusion(confusion: Any, classes: list[str] | None) -> tuple[list[str], np.ndarray]:
@@ -343,7 +415,8 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
                     download: bool = False, augment_copies: int = 3,
                     augmenter: KeywordAugmenter | None = None, spec_augment: bool = False,
                     families: Any = None, max_train_clips: int | None = None,
-                    voice_copies: int = 0, voice_augmenter: VoiceAugmenter | None = None) -> dict[str, Any]:
+                    voice_copies: int = 0, voice_augmenter: VoiceAugmenter | None = None,
+                    voice_fraction: float = 1.0) -> dict[str, Any]:
     """Torch DataLoaders ``{"train", "val", "test"}`` yielding ``(x float32 (B,1,49,F), y int64 (B,))``.
 
     Train is shuffled with a generator seeded by ``seed`` (same order every run); val/test
@@ -356,7 +429,9 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
     shorter runs). ``voice_copies`` adds that many copies of the train split with every word
     said by a new virtual speaker (:class:`~tinyml_helpers.data.voices.VoiceAugmenter`: formants,
     pitch, bandwidth, fresh take; about 40 s per copy the first time, then cached); each epoch
-    draws one version of each clip. ``num_workers=0`` keeps it simple and deterministic on laptops.
+    draws one version of each clip. ``voice_fraction`` below 1 trains on only that share of each
+    family's train voices (:func:`sample_train_voices`, drawn with ``seed``; the voice curve).
+    ``num_workers=0`` keeps it simple and deterministic on laptops.
 
     Example:
         >>> loaders = keyword_loaders(batch_size=32, smoke=True)
@@ -383,6 +458,10 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
         keep = _family_mask("train", smoke, families)
         val_keep = _family_mask("val", smoke, families)
         arrays["val"] = (arrays["val"][0][val_keep], arrays["val"][1][val_keep])
+    if voice_fraction != 1.0:
+        if dataset != "synthetic":
+            raise ValueError("voice_fraction picks voices of the bundled synthetic corpus; it needs dataset='synthetic'")
+        keep &= train_voice_mask(voice_fraction, seed, smoke)
     if max_train_clips is not None and keep.sum() > int(max_train_clips):
         candidates = np.nonzero(keep)[0]
         per_class = max(1, int(max_train_clips) // len(keyword_classes()))

@@ -37,12 +37,13 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -205,24 +206,47 @@ def calibration_clips(families: Sequence[str], seed: int = 0, n: int = 256,
 def score_families(model: Any, calibration: np.ndarray, families: Sequence[str],
                    smoke: bool | None = None, kind: str = "logmel") -> dict[str, dict[str, Any]]:
     """Quantize ``model`` to int8 once, then score it (and its float self) on every clip of each family."""
+    scores = {}
+    with int8_copy(model, calibration) as int8:
+        for family in families:
+            X, y = family_test_set(family, smoke, kind)
+            scores[family], logits = accuracy_scores(model, int8, X, y)
+            scores[family].update(error_tally(logits.argmax(axis=1), y, family_clip_rows(family, smoke),
+                                              logits.shape[1]))
+    return scores
+
+
+@contextlib.contextmanager
+def int8_copy(model: Any, calibration: np.ndarray) -> Iterator[Path]:
+    """A temporary int8 ONNX copy of ``model`` (the course's pipeline, calibrated on ``calibration``).
+
+    Example:
+        >>> with int8_copy(model, calibration) as int8:  # doctest: +SKIP
+        ...     scores, logits = accuracy_scores(model, int8, X, y)
+    """
+    from .. import export
+
+    with tempfile.TemporaryDirectory(prefix="tinyml-kws-int8-") as tmp:
+        fp32 = export.export_onnx(model, Path(tmp) / "m.onnx", tuple(calibration.shape[1:]))
+        yield export.quantize_onnx(fp32, Path(tmp) / "m_int8.onnx", calibration)
+
+
+def accuracy_scores(model: Any, int8: Path, X: np.ndarray, y: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+    """The int8 copy's accuracy on ``(X, y)`` with its Wilson interval, the float model's, and the int8 logits.
+
+    Example:
+        >>> scores, logits = accuracy_scores(model, int8, X, y)  # doctest: +SKIP
+        >>> sorted(scores)  # doctest: +SKIP
+        ['accuracy', 'ci95', 'clips', 'fp32_accuracy']
+    """
     from .. import export
     from ..stats import wilson_interval
 
-    scores = {}
-    with tempfile.TemporaryDirectory(prefix="tinyml-loeo-") as tmp:
-        fp32 = export.export_onnx(model, Path(tmp) / "m.onnx", tuple(calibration.shape[1:]))
-        int8 = export.quantize_onnx(fp32, Path(tmp) / "m_int8.onnx", calibration)
-        for family in families:
-            X, y = family_test_set(family, smoke, kind)
-            logits = export.onnx_logits(int8, X)
-            right = export.accuracy(logits, y)
-            scores[family] = {"clips": int(len(y)),
-                              "fp32_accuracy": round(export.accuracy(export.torch_logits(model, X), y), 4),
-                              "accuracy": round(right, 4),
-                              "ci95": [round(v, 4) for v in wilson_interval(round(right * len(y)), len(y))],
-                              **error_tally(logits.argmax(axis=1), y, family_clip_rows(family, smoke),
-                                            logits.shape[1])}
-    return scores
+    logits = export.onnx_logits(int8, X)
+    right = export.accuracy(logits, y)
+    return ({"clips": int(len(y)), "fp32_accuracy": round(export.accuracy(export.torch_logits(model, X), y), 4),
+             "accuracy": round(right, 4),
+             "ci95": [round(v, 4) for v in wilson_interval(round(right * len(y)), len(y))]}, logits)
 
 
 def run(families: Sequence[str] | None = None, epochs: int | None = None, seeds: Sequence[int] = (0,),

@@ -37,16 +37,17 @@ SHIPPED_EPOCHS = 40
 
 
 def kws_loaders(seed: int = 0, families: Any = None, smoke: bool | None = False,
-                voice_copies: int | None = None, kind: str = "logmel") -> dict[str, Any]:
+                voice_copies: int | None = None, kind: str = "logmel", voice_fraction: float = 1.0) -> dict[str, Any]:
     """The shipped recipe's data: log-mel (or ``kind``) features, new-voice copies of the train split,
-    optionally some families."""
+    optionally some families or a share of the train voices."""
     from .. import data
 
     return data.keyword_loaders(batch_size=KWS_RECIPE["batch_size"], kind=kind, seed=seed, smoke=smoke,
                                 augment=KWS_RECIPE["augment_copies"] > 0,
                                 augment_copies=max(1, KWS_RECIPE["augment_copies"]),
                                 spec_augment=KWS_RECIPE["spec_augment"], families=families,
-                                voice_copies=KWS_RECIPE["voice_copies"] if voice_copies is None else voice_copies)
+                                voice_copies=KWS_RECIPE["voice_copies"] if voice_copies is None else voice_copies,
+                                voice_fraction=voice_fraction)
 
 
 def fit_kws_phinet(loaders: dict[str, Any], epochs: int, seed: int = 0, progress: bool = True) -> tuple[Any, Any]:
