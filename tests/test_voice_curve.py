@@ -59,6 +59,8 @@ def test_loaders_train_on_the_drawn_voices_only():
     assert len(part["test"].dataset) == len(full["test"].dataset)  # the test voices stay whole
     with pytest.raises(ValueError, match="fraction must be a number"):
         data.keyword_loaders(batch_size=8, smoke=True, voice_fraction=0.0)
+    with pytest.raises(ValueError, match="needs dataset='synthetic'"):  # refused before any download is tried
+        data.keyword_loaders(batch_size=8, dataset="speech_commands", voice_fraction=0.5)
 
 
 def test_script_trains_scores_and_merges_seeds_under_one_recipe(tmp_path):

@@ -219,8 +219,8 @@ def keyword_voice_curve() -> dict[str, Any]:
 
     ``fractions[f]``: the keyword PhiNet's recipe trained on a share ``f`` of each family's train
     voices (:func:`sample_train_voices`), tested (int8, onnxruntime) on the test split, whose
-    voices no model heard; ``voices`` and ``clips`` it trained on, the mean ``accuracy`` over the
-    seeds with its 95 % interval, and each seed's run. Made by
+    voices no model heard (``clips`` of them); ``voices`` and ``train_clips`` it trained on, the mean
+    ``accuracy`` over the seeds with its 95 % interval, and each seed's run. Made by
     ``python -m tinyml_helpers.scripts.voice_curve_keywords`` (too long to run in a lesson).
 
     Example:
@@ -451,6 +451,8 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
         raise ValueError(f"max_train_clips must be an integer >= 12 (one per class), got {max_train_clips!r}")
     if families is not None and dataset != "synthetic":
         raise ValueError("families applies to the bundled synthetic corpus only")
+    if voice_fraction != 1.0 and dataset != "synthetic":
+        raise ValueError("voice_fraction picks voices of the bundled synthetic corpus; it needs dataset='synthetic'")
     arrays = {s: keyword_features(s, kind, smoke=smoke, dataset=dataset, download=download) for s in SPLITS}
     generator = torch.Generator().manual_seed(int(seed))
     keep = np.ones(len(arrays["train"][1]), bool)
@@ -459,8 +461,6 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
         val_keep = _family_mask("val", smoke, families)
         arrays["val"] = (arrays["val"][0][val_keep], arrays["val"][1][val_keep])
     if voice_fraction != 1.0:
-        if dataset != "synthetic":
-            raise ValueError("voice_fraction picks voices of the bundled synthetic corpus; it needs dataset='synthetic'")
         keep &= train_voice_mask(voice_fraction, seed, smoke)
     if max_train_clips is not None and keep.sum() > int(max_train_clips):
         candidates = np.nonzero(keep)[0]
