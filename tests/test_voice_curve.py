@@ -109,3 +109,33 @@ def test_bad_command_lines_are_usage_errors(argv, capsys):
 def test_repeated_fractions_are_refused():
     with pytest.raises(ValueError, match="fractions must be distinct"):
         curve.run([0.5, 0.5], seeds=[0], epochs=1)
+
+
+def test_a_share_per_family_thins_those_families_only():
+    by_family = _train_voices_by_family()
+    kept = set(data.sample_train_voices({"espeak": 0.25}, seed=2, smoke=True))
+    for family, voices in by_family.items():
+        expected = max(1, math.ceil(0.25 * len(voices))) if family == "espeak" else len(voices)
+        assert len(kept & voices) == expected, family
+    # thinning every family through the mapping draws the same voices as one share for all
+    every = dict.fromkeys(data.engine_families(), 0.5)
+    assert data.sample_train_voices(every, seed=4, smoke=True) == data.sample_train_voices(0.5, seed=4, smoke=True)
+
+
+@pytest.mark.parametrize("fraction", [{"sam": 0.5}, {}, {"espeak": 0.0}, {"espeak": float("nan")}])
+def test_bad_per_family_shares_are_refused(fraction):
+    with pytest.raises(ValueError, match="fraction"):
+        data.sample_train_voices(fraction, smoke=True)
+
+
+def test_thinning_one_kind_of_voice_lands_beside_the_curve(tmp_path):
+    out = tmp_path / "curve.json"
+    curve.main(["--epochs", "1", "--fractions", "0.25", "--seeds", "0", "--out", str(out)])
+    curve.main(["--epochs", "1", "--fractions", "0.25", "--seeds", "0", "--only", "espeak", "--out", str(out)])
+    results = json.loads(out.read_text())
+    alone = results["thinned_alone"]["espeak"]["0.25"]
+    assert list(results["fractions"]) == ["0.25"]  # the curve is kept
+    assert alone["voices"] == len(data.sample_train_voices({"espeak": 0.25}, smoke=True))
+    assert results["fractions"]["0.25"]["voices"] < alone["voices"] < len(data.sample_train_voices(1.0, smoke=True))
+    with pytest.raises(SystemExit):
+        curve.main(["--only", "sam", "--out", str(out)])

@@ -22,6 +22,7 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -148,25 +149,41 @@ def engine_families() -> tuple[str, ...]:
     return tuple(keyword_set_info()["settings"]["families"])
 
 
-def sample_train_voices(fraction: float, seed: int = 0, smoke: bool | None = None) -> list[str]:
+def sample_train_voices(fraction: float | Mapping[str, float], seed: int = 0,
+                        smoke: bool | None = None) -> list[str]:
     """A seeded share of each engine family's training voices (at least one per family), sorted.
 
-    Each family keeps ``ceil(fraction * its train voices)`` voices, drawn with ``seed``; the
-    count per family is the same for every seed, only which voices differ. This is how the
-    voice curve (:func:`keyword_voice_curve`) asks how accuracy on unseen voices grows with
-    the number of voices a model trained on.
+    ``fraction`` is one share for every family, or ``{family: share}`` to thin only those
+    families (the others keep all their voices). Each thinned family keeps
+    ``ceil(share * its train voices)`` voices, drawn with ``seed``; the count is the same for
+    every seed, only which voices differ. This is how the voice curve
+    (:func:`keyword_voice_curve`) asks how accuracy on unseen voices grows with the number of
+    voices a model trained on, and which voices count.
 
     Example:
         >>> len(sample_train_voices(1.0, smoke=True)) > len(sample_train_voices(0.25, smoke=True))
         True
+        >>> everyone = set(sample_train_voices(1.0, smoke=True))
+        >>> {v.split(":")[0] for v in everyone - set(sample_train_voices({"espeak": 0.25}, smoke=True))}
+        {'espeak'}
     """
     import math
 
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(fraction) or not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be a number in (0, 1] (the share of each family's training voices "
-                         f"to keep), got {fraction!r}")
+    def checked(share: Any) -> float:
+        if isinstance(share, bool) or not isinstance(share, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(share) or not 0 < share <= 1:
+            raise ValueError(f"fraction must be a number in (0, 1] (the share of each family's training voices "
+                             f"to keep), or {{family: such a number}}; got {share!r}")
+        return float(share)
+
     smoke = config.is_smoke() if smoke is None else smoke
+    if isinstance(fraction, Mapping):
+        unknown = sorted(set(fraction) - set(engine_families()))
+        if unknown or not fraction:
+            raise ValueError(f"fraction's families must be a non-empty subset of {engine_families()}, got {list(fraction)}")
+        shares = {family: checked(share) for family, share in fraction.items()}
+    else:
+        shares = dict.fromkeys(engine_families(), checked(fraction))
     _verify_keywords()
     by_family: dict[str, set[str]] = {}
     for row in _keywords.split_rows("train", smoke):
@@ -176,12 +193,12 @@ def sample_train_voices(fraction: float, seed: int = 0, smoke: bool | None = Non
     kept: list[str] = []
     for family in sorted(by_family):
         voices = sorted(by_family[family])
-        n = max(1, math.ceil(float(fraction) * len(voices)))
+        n = max(1, math.ceil(shares.get(family, 1.0) * len(voices)))
         kept += rng.choice(voices, n, replace=False).tolist() if n < len(voices) else voices
     return sorted(kept)
 
 
-def train_voice_mask(fraction: float, seed: int = 0, smoke: bool | None = None) -> np.ndarray:
+def train_voice_mask(fraction: float | Mapping[str, float], seed: int = 0, smoke: bool | None = None) -> np.ndarray:
     """Which train clips (in :func:`keyword_features` order) are said by :func:`sample_train_voices`;
     every ``_silence_`` clip is kept.
 
@@ -416,7 +433,7 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
                     augmenter: KeywordAugmenter | None = None, spec_augment: bool = False,
                     families: Any = None, max_train_clips: int | None = None,
                     voice_copies: int = 0, voice_augmenter: VoiceAugmenter | None = None,
-                    voice_fraction: float = 1.0) -> dict[str, Any]:
+                    voice_fraction: float | Mapping[str, float] = 1.0) -> dict[str, Any]:
     """Torch DataLoaders ``{"train", "val", "test"}`` yielding ``(x float32 (B,1,49,F), y int64 (B,))``.
 
     Train is shuffled with a generator seeded by ``seed`` (same order every run); val/test
@@ -430,7 +447,8 @@ def keyword_loaders(batch_size: int = 64, kind: str = "logmel", augment: bool = 
     said by a new virtual speaker (:class:`~tinyml_helpers.data.voices.VoiceAugmenter`: formants,
     pitch, bandwidth, fresh take; about 40 s per copy the first time, then cached); each epoch
     draws one version of each clip. ``voice_fraction`` below 1 trains on only that share of each
-    family's train voices (:func:`sample_train_voices`, drawn with ``seed``; the voice curve).
+    family's train voices, ``{family: share}`` on a share of those families' voices
+    (:func:`sample_train_voices`, drawn with ``seed``; the voice curve).
     ``num_workers=0`` keeps it simple and deterministic on laptops.
 
     Example:

@@ -9,6 +9,9 @@ per family; ``data.sample_train_voices``, drawn with the training seed) and test
 through onnxruntime, on the whole test split. Three seeds per fraction by default; a seed
 changes the voices drawn as well as the weights, batch order and virtual speakers.
 
+``--only espeak`` thins only that family's voices (the others keep all theirs), which asks
+*which* voices count: espeak-ng's many timbres, or the other engines' few voices.
+
 Results go to ``data/checkpoints/kws_voice_curve.json`` (shown by notebook 01): per fraction
 the voices and train clips used, each seed's scores with clip count and Wilson interval, and
 the mean with a 95 % interval over the seeds. Fractions and seeds already in the file are kept
@@ -17,6 +20,7 @@ dropped. Two to four minutes per model on one core::
 
     python -m tinyml_helpers.scripts.voice_curve_keywords                     # fractions 0.25 0.5 1, seeds 0 1 2
     python -m tinyml_helpers.scripts.voice_curve_keywords --fractions 0.5 --seeds 1   # one point (second process)
+    python -m tinyml_helpers.scripts.voice_curve_keywords --fractions 0.25 --only espeak   # thin espeak-ng alone
     python -m tinyml_helpers.scripts.voice_curve_keywords --epochs 1 --fractions 0.25 --seeds 0 --out /tmp/v.json
 
 Example:
@@ -45,13 +49,30 @@ def fraction_key(fraction: float) -> str:
     return repr(float(fraction))
 
 
+def only_label(only: Sequence[str]) -> str:
+    """The results file's key for thinning only the families ``only`` (in the corpus's order).
+
+    Example:
+        >>> only_label(["pico", "espeak"])
+        'espeak+pico'
+    """
+    from .. import data
+
+    every = data.engine_families()
+    unknown = sorted(set(only) - set(every))
+    if unknown or not only:
+        raise ValueError(f"--only takes engine families from {', '.join(every)}; got {list(only)}")
+    return "+".join(f for f in every if f in only)
+
+
 def run(fractions: Sequence[float] = DEFAULT_FRACTIONS, seeds: Sequence[int] = (0,), epochs: int | None = None,
-        smoke: bool | None = None, progress: bool = False) -> dict[str, dict[str, Any]]:
+        smoke: bool | None = None, progress: bool = False,
+        only: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Train and test one model per fraction and seed: ``{fraction_key: {seed: scores}}``.
 
     Scores are :func:`loeo_keywords.accuracy_scores` on the test split plus ``voices`` and
-    ``train_clips`` (what the model trained on) and ``val_accuracy``. ``smoke=None`` follows
-    ``TINYML_SMOKE`` (the tests' tiny configuration).
+    ``train_clips`` (what the model trained on) and ``val_accuracy``. ``only`` thins only those
+    families' voices. ``smoke=None`` follows ``TINYML_SMOKE`` (the tests' tiny configuration).
     """
     from .. import config, data, export
     from . import train_kws_phinet as recipe
@@ -62,6 +83,7 @@ def run(fractions: Sequence[float] = DEFAULT_FRACTIONS, seeds: Sequence[int] = (
     if not keys or len(set(keys)) != len(keys):
         raise ValueError(f"fractions must be distinct, got {list(fractions)}")
     seeds = check_seeds(seeds)
+    thinned = only_label(only).split("+") if only is not None else data.engine_families()
     epochs = epochs or recipe.SHIPPED_EPOCHS
     X_train, y_train = data.keyword_features("train", smoke=smoke)
     X_test, y_test = data.keyword_features("test", smoke=smoke)
@@ -70,7 +92,7 @@ def run(fractions: Sequence[float] = DEFAULT_FRACTIONS, seeds: Sequence[int] = (
         results[key] = {}
         for seed in seeds:
             started = time.perf_counter()
-            fraction = float(key)
+            fraction = dict.fromkeys(thinned, float(key))
             loaders = recipe.kws_loaders(seed, smoke=smoke, voice_fraction=fraction)
             result, _ = recipe.fit_kws_phinet(loaders, epochs, seed, progress)
             heard = data.train_voice_mask(fraction, seed, smoke)  # calibrate on voices the model trained on
@@ -86,12 +108,14 @@ def run(fractions: Sequence[float] = DEFAULT_FRACTIONS, seeds: Sequence[int] = (
 
 
 def merge_results(out: Path, results: dict[str, dict[str, Any]], how: dict[str, Any],
-                  run_info: dict[str, Any]) -> dict[str, Any]:
+                  run_info: dict[str, Any], only: str | None = None) -> dict[str, Any]:
     """Merge one run's ``results`` (from :func:`run`) into the JSON at ``out`` under a file lock.
 
     Seeds of a fraction run in parallel processes all land; a rerun seed replaces its old
     result; everything made with another recipe, epoch count or corpus (``how``) is dropped.
-    Each fraction is re-summarised over its seeds (``loeo_keywords.summarise_seeds``).
+    Each fraction is re-summarised over its seeds (``loeo_keywords.summarise_seeds``). Runs
+    that thinned only some families (``only``, an :func:`only_label`) go to
+    ``thinned_alone[only]``, beside the curve in ``fractions``.
 
     Example:
         >>> import tempfile
@@ -111,17 +135,20 @@ def merge_results(out: Path, results: dict[str, dict[str, Any]], how: dict[str, 
     with FileLock(str(out) + ".lock", timeout=600):
         existing = json.loads(out.read_text()) if out.exists() else {}
         same = all(existing.get(k) == v for k, v in how.items())
-        fractions = dict(existing.get("fractions", {})) if same else {}
         if existing.get("fractions") and not same:
             print("dropping the stored curve: made with another recipe, epoch count or corpus")
+        sections = {"fractions": existing.get("fractions", {}) if same else {},
+                    "thinned_alone": existing.get("thinned_alone", {}) if same else {}}
+        holder = sections["fractions"] if only is None else sections["thinned_alone"].setdefault(only, {})
         for key, new_seeds in results.items():
-            seeds = {**fractions.get(key, {}).get("seeds", {}), **new_seeds}
+            seeds = {**holder.get(key, {}).get("seeds", {}), **new_seeds}
             runs = [seeds[s] for s in sorted(seeds, key=int)]
-            fractions[key] = {"voices": int(runs[0]["voices"]),
-                              "train_clips": round(sum(r["train_clips"] for r in runs) / len(runs)),
-                              **summarise_seeds(seeds), "seeds": seeds}
-        merged = {"fractions": dict(sorted(fractions.items(), key=lambda item: float(item[0]))), **how,
-                  "run": run_info}
+            holder[key] = {"voices": int(runs[0]["voices"]),
+                           "train_clips": round(sum(r["train_clips"] for r in runs) / len(runs)),
+                           **summarise_seeds(seeds), "seeds": seeds}
+        by_share = {name: dict(sorted(points.items(), key=lambda item: float(item[0])))
+                    for name, points in [("fractions", sections["fractions"]), *sections["thinned_alone"].items()]}
+        merged = {"fractions": by_share.pop("fractions"), "thinned_alone": by_share, **how, "run": run_info}
         atomic_write_json(out, merged)
     return merged
 
@@ -140,6 +167,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="training seeds (default: %(default)s); runs of other seeds already in --out are kept")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help=f"results JSON (default data/{RESULTS_RELPATH})")
+    parser.add_argument("--only", nargs="+", default=None, metavar="FAMILY",
+                        help="thin only these families' voices (the others keep all theirs)")
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be >= 1")
@@ -147,11 +176,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         check_seeds(args.seeds)
         for fraction in args.fractions:
             fraction_key(fraction)
+        only = only_label(args.only) if args.only is not None else None
     except ValueError as exc:
         parser.error(str(exc))
     out = args.out or config.data_dir() / RESULTS_RELPATH
     started = time.perf_counter()
-    results = run(args.fractions, args.seeds, args.epochs, smoke=None)
+    results = run(args.fractions, args.seeds, args.epochs, smoke=None, only=args.only)
     how = {"recipe": dict(recipe.KWS_RECIPE), "epochs": args.epochs or recipe.SHIPPED_EPOCHS,
            "corpus": corpus_fingerprint()}
     run_info = {"model": "keyword PhiNet (scaling.solve_phinet for scaling.KWS_TARGET), recipe of train_kws_phinet, "
@@ -160,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "made_by": " ".join(["python -m tinyml_helpers.scripts.voice_curve_keywords",
                                      *(sys.argv[1:] if argv is None else argv)]),
                 "seconds": round(time.perf_counter() - started, 1), "torch_version": torch.__version__}
-    merge_results(out, results, how, run_info)
+    merge_results(out, results, how, run_info, only)
     if args.out is None:  # the shipped file: keep data/manifest.json (checked on load) in step
         from ..data.manifest import update_manifest
 
