@@ -63,10 +63,12 @@ def test_loaders_train_on_the_drawn_voices_only():
         data.keyword_loaders(batch_size=8, dataset="speech_commands", voice_fraction=0.5)
 
 
-def test_script_trains_scores_and_merges_seeds_under_one_recipe(tmp_path):
+def test_script_trains_scores_and_merges_seeds_and_thinnings_under_one_recipe(tmp_path):
+    # one file, three runs: two seeds of the curve, and one run thinning espeak-ng alone beside it
     out = tmp_path / "curve.json"
     curve.main(["--epochs", "1", "--fractions", "0.25", "1", "--seeds", "0", "--out", str(out)])
     curve.main(["--epochs", "1", "--fractions", "0.25", "--seeds", "1", "--out", str(out)])
+    curve.main(["--epochs", "1", "--fractions", "0.25", "--seeds", "0", "--only", "espeak", "--out", str(out)])
     results = json.loads(out.read_text())
     low, full = results["fractions"]["0.25"], results["fractions"]["1.0"]
     assert list(results["fractions"]) == ["0.25", "1.0"]
@@ -76,6 +78,11 @@ def test_script_trains_scores_and_merges_seeds_under_one_recipe(tmp_path):
     assert 0 <= low["ci95"][0] <= low["accuracy"] <= low["ci95"][1] <= 1
     assert low["clips"] == full["clips"] == len(data.keyword_features("test", smoke=True)[1])
     assert results["epochs"] == 1 and results["corpus"]
+    alone = results["thinned_alone"]["espeak"]["0.25"]
+    assert alone["voices"] == len(data.sample_train_voices({"espeak": 0.25}, smoke=True))
+    assert low["voices"] < alone["voices"] < full["voices"]
+    with pytest.raises(SystemExit):
+        curve.main(["--only", "sam", "--out", str(out)])
 
 
 def _one(fraction, seed, accuracy):
@@ -126,16 +133,3 @@ def test_a_share_per_family_thins_those_families_only():
 def test_bad_per_family_shares_are_refused(fraction):
     with pytest.raises(ValueError, match="fraction"):
         data.sample_train_voices(fraction, smoke=True)
-
-
-def test_thinning_one_kind_of_voice_lands_beside_the_curve(tmp_path):
-    out = tmp_path / "curve.json"
-    curve.main(["--epochs", "1", "--fractions", "0.25", "--seeds", "0", "--out", str(out)])
-    curve.main(["--epochs", "1", "--fractions", "0.25", "--seeds", "0", "--only", "espeak", "--out", str(out)])
-    results = json.loads(out.read_text())
-    alone = results["thinned_alone"]["espeak"]["0.25"]
-    assert list(results["fractions"]) == ["0.25"]  # the curve is kept
-    assert alone["voices"] == len(data.sample_train_voices({"espeak": 0.25}, smoke=True))
-    assert results["fractions"]["0.25"]["voices"] < alone["voices"] < len(data.sample_train_voices(1.0, smoke=True))
-    with pytest.raises(SystemExit):
-        curve.main(["--only", "sam", "--out", str(out)])
