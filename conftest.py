@@ -24,3 +24,16 @@ def _isolated_unit_tests(request, tmp_path, monkeypatch):
         import matplotlib.pyplot as plt
 
         plt.close("all")
+
+
+# The slowest test files first. pytest-xdist (`make test`, --dist loadfile) hands whole files to its
+# workers in collection order, so a heavy file collected last (test_solutions.py sorts late) keeps
+# one worker busy long after the other has finished. Notebook cells keep their order: the sort is
+# stable and they are not in this list.
+SLOW_FILES_FIRST = ("tests/test_solutions.py", "tests/test_accelerate.py", "tests/test_loeo.py",
+                    "tests/test_browser_launch.py", "tests/test_voice_curve.py", "tests/test_browser_say_keyword.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
