@@ -37,7 +37,8 @@ SHIPPED_EPOCHS = 40
 
 
 def kws_loaders(seed: int = 0, families: Any = None, smoke: bool | None = False,
-                voice_copies: int | None = None, kind: str = "logmel", voice_fraction: float = 1.0) -> dict[str, Any]:
+                voice_copies: int | None = None, kind: str = "logmel",
+                voice_fraction: float | dict[str, float] = 1.0) -> dict[str, Any]:
     """The shipped recipe's data: log-mel (or ``kind``) features, new-voice copies of the train split,
     optionally some families or a share of the train voices."""
     from .. import data

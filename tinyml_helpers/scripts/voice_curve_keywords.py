@@ -146,9 +146,12 @@ def merge_results(out: Path, results: dict[str, dict[str, Any]], how: dict[str, 
             holder[key] = {"voices": int(runs[0]["voices"]),
                            "train_clips": round(sum(r["train_clips"] for r in runs) / len(runs)),
                            **summarise_seeds(seeds), "seeds": seeds}
-        by_share = {name: dict(sorted(points.items(), key=lambda item: float(item[0])))
-                    for name, points in [("fractions", sections["fractions"]), *sections["thinned_alone"].items()]}
-        merged = {"fractions": by_share.pop("fractions"), "thinned_alone": by_share, **how, "run": run_info}
+        def by_share(points: dict[str, Any]) -> dict[str, Any]:
+            return dict(sorted(points.items(), key=lambda item: float(item[0])))
+
+        merged = {"fractions": by_share(sections["fractions"]),
+                  "thinned_alone": {name: by_share(points) for name, points in sections["thinned_alone"].items()},
+                  **how, "run": run_info}
         atomic_write_json(out, merged)
     return merged
 
